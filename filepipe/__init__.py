@@ -1,0 +1,1 @@
+"""filepipe: local runtime and operator tooling."""

@@ -1,0 +1,1 @@
+"""Code shared by every filepipe Lambda function: model, errors, settings and AWS adapters."""

@@ -1,0 +1,42 @@
+"""Lazily created, cached boto3 clients: nothing talks to AWS at import time."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from botocore.config import Config
+
+# Standard mode retries throttling and transient errors with backoff before a domain error surfaces.
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
+
+
+@cache
+def client(service: str) -> Any:
+    import boto3  # deferred: boto3's import costs ~100 ms of cold start in the API functions
+
+    return boto3.session.Session().client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints and credentials between cases)."""
+    client.cache_clear()
+
+
+def error_code(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "Throttling",
+        "SlowDown",
+        "TooManyRequestsException",
+    }
+)

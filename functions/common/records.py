@@ -1,0 +1,195 @@
+"""DynamoDB adapter for file records; every workflow write is conditional on the object version."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from common.aws import THROTTLING_CODES, error_code
+from common.errors import ServiceThrottled, StaleWrite
+from common.model import FileRef, Status
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+_FINAL = [s.value for s in Status if s.is_final]
+
+
+class AlreadyProcessed(Exception):
+    """The file already reached a final status; a replay or late duplicate has nothing to do."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def owner_pk(owner_id: str) -> str:
+    return f"OWNER#{owner_id}"
+
+
+def file_sk(file_id: str) -> str:
+    return f"FILE#{file_id}"
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    values = {name: _deserializer.deserialize(value) for name, value in item.items()}
+    return {name: _plain(value) for name, value in values.items()}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; callers want ints (all our numbers are whole)."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class FileRecords:
+    """File records in the single table: ``pk = OWNER#sub``, ``sk = FILE#fileId``."""
+
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self._db = dynamodb
+        self._table = table_name
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._db, operation)(TableName=self._table, **kwargs)
+        except Exception as error:
+            code = error_code(error)
+            if code in THROTTLING_CODES:
+                raise ServiceThrottled(f"DynamoDB throttled {operation}") from error
+            raise
+
+    @staticmethod
+    def _is_condition_failure(error: Exception) -> bool:
+        return error_code(error) == "ConditionalCheckFailedException"
+
+    def key(self, owner_id: str, file_id: str) -> dict[str, Any]:
+        return to_item({"pk": owner_pk(owner_id), "sk": file_sk(file_id)})
+
+    def get(self, owner_id: str, file_id: str) -> dict[str, Any] | None:
+        response = self._call("get_item", Key=self.key(owner_id, file_id), ConsistentRead=True)
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def create(self, record: Mapping[str, Any]) -> None:
+        """Write a new record (status UPLOADING); the file id is fresh, so it must not exist."""
+        values = {"pk": owner_pk(record["ownerId"]), "sk": file_sk(record["fileId"]), **record}
+        self._call("put_item", Item=to_item(values), ConditionExpression="attribute_not_exists(pk)")
+
+    def list_for_owner(
+        self, owner_id: str, limit: int, start_after: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first (file ids are ULIDs); returns the page and the last file id when more remain."""
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": to_item({":pk": owner_pk(owner_id), ":prefix": "FILE#"}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start_after:
+            kwargs["ExclusiveStartKey"] = self.key(owner_id, start_after)
+        response = self._call("query", **kwargs)
+        items = [from_item(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        next_id = from_item(last)["sk"].removeprefix("FILE#") if last else None
+        return items, next_id
+
+    def delete(self, owner_id: str, file_id: str) -> None:
+        self._call("delete_item", Key=self.key(owner_id, file_id))
+
+    def mark_processing(self, ref: FileRef, execution_name: str) -> None:
+        """Claim the record for this object version; a final record is left alone."""
+        try:
+            self._call(
+                "update_item",
+                Key=self.key(ref.owner_id, ref.file_id),
+                UpdateExpression=(
+                    "SET #status = :processing, sourceVersion = :version, executionName = :execution, "
+                    "updatedAt = :now REMOVE #error"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(pk) AND NOT #status IN (:ready, :rejected, :quarantined) "
+                    "AND (attribute_not_exists(sourceVersion) OR sourceVersion = :version)"
+                ),
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":processing": Status.PROCESSING.value,
+                        ":version": ref.version,
+                        ":execution": execution_name,
+                        ":now": now_iso(),
+                        ":ready": Status.READY.value,
+                        ":rejected": Status.REJECTED.value,
+                        ":quarantined": Status.QUARANTINED.value,
+                    }
+                ),
+            )
+        except Exception as error:
+            if not self._is_condition_failure(error):
+                raise
+            current = self.get(ref.owner_id, ref.file_id)
+            if current is None:
+                raise StaleWrite(f"no record for file {ref.file_id}: the upload was deleted") from error
+            if current.get("sourceVersion") not in (None, ref.version):
+                raise StaleWrite(f"file {ref.file_id} has a newer object version") from error
+            raise AlreadyProcessed(f"file {ref.file_id} is already {current['status']}") from error
+
+    def record_outcome(self, ref: FileRef, status: Status, fields: Mapping[str, Any]) -> None:
+        """Write the outcome; only for this object version, and never over another final status."""
+        values = {**fields, "status": status.value, "updatedAt": now_iso()}
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        placeholders = {f":f{i}": value for i, value in enumerate(values.values())}
+        assignments = ", ".join(f"#f{i} = :f{i}" for i in range(len(values)))
+        removals = [name for name in ("error",) if name not in values]
+        update = f"SET {assignments}" + (f" REMOVE {', '.join(removals)}" if removals else "")
+        others = [s for s in _FINAL if s != status.value]
+        condition_values = {f":other{i}": s for i, s in enumerate(others)}
+        try:
+            self._call(
+                "update_item",
+                Key=self.key(ref.owner_id, ref.file_id),
+                UpdateExpression=update,
+                ConditionExpression=(
+                    "attribute_exists(pk) AND sourceVersion = :version AND "
+                    f"NOT #f_status IN ({', '.join(condition_values)})"
+                ),
+                ExpressionAttributeNames={**names, "#f_status": "status"},
+                ExpressionAttributeValues=to_item(
+                    {**placeholders, **condition_values, ":version": ref.version}
+                ),
+            )
+        except Exception as error:
+            if self._is_condition_failure(error):
+                raise StaleWrite(
+                    f"file {ref.file_id}: record changed (deleted, newer version or other outcome)"
+                ) from error
+            raise
+
+    def claim_notification(self, ref: FileRef, status: Status) -> bool:
+        """True once per (object version, status): duplicates and replays send no second message."""
+        marker = f"{ref.version}:{status.value}"
+        try:
+            self._call(
+                "update_item",
+                Key=self.key(ref.owner_id, ref.file_id),
+                UpdateExpression="SET notified = :marker",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(notified) OR notified <> :marker)",
+                ExpressionAttributeValues=to_item({":marker": marker}),
+            )
+        except Exception as error:
+            if self._is_condition_failure(error):
+                return False
+            raise
+        return True

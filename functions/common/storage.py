@@ -1,0 +1,178 @@
+"""S3 adapter: the only place that knows how objects are read, copied, written and signed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from common.aws import THROTTLING_CODES, error_code
+from common.errors import ServiceThrottled, SourceChanged, SourceMissing
+
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    etag: str
+    version: str | None
+    content_type: str | None
+
+
+class ObjectStore:
+    """Reads and writes objects through an injected boto3 S3 client."""
+
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+
+    def _translate(self, error: Exception, bucket: str, key: str) -> Exception:
+        code = error_code(error)
+        if code in _MISSING_CODES:
+            return SourceMissing(f"s3://{bucket}/{key} does not exist (any more)")
+        if code in THROTTLING_CODES:
+            return ServiceThrottled(f"S3 throttled requests for s3://{bucket}/{key}")
+        if code in {"PreconditionFailed", "InvalidArgument"}:
+            return SourceChanged(f"s3://{bucket}/{key} changed while it was processed")
+        return error
+
+    def _version_args(self, version: str | None) -> dict[str, str]:
+        # "null" is S3's own version id for objects written while versioning was off.
+        return {"VersionId": version} if version and version != "null" else {}
+
+    def head(self, bucket: str, key: str, version: str | None = None) -> ObjectInfo:
+        try:
+            response = self._s3.head_object(Bucket=bucket, Key=key, **self._version_args(version))
+        except Exception as error:
+            raise self._translate(error, bucket, key) from error
+        return ObjectInfo(
+            size=int(response["ContentLength"]),
+            etag=str(response.get("ETag", "")).strip('"'),
+            version=response.get("VersionId"),
+            content_type=response.get("ContentType"),
+        )
+
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            self.head(bucket, key)
+        except SourceMissing:
+            return False
+        return True
+
+    def read_prefix(self, bucket: str, key: str, version: str | None, length: int) -> bytes:
+        """The first ``length`` bytes (fewer for a shorter object)."""
+        try:
+            response = self._s3.get_object(
+                Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}", **self._version_args(version)
+            )
+        except Exception as error:
+            if error_code(error) == "InvalidRange":  # an empty object has no byte 0
+                return b""
+            raise self._translate(error, bucket, key) from error
+        return bytes(response["Body"].read())
+
+    def read_all(self, bucket: str, key: str, version: str | None = None) -> bytes:
+        try:
+            response = self._s3.get_object(Bucket=bucket, Key=key, **self._version_args(version))
+        except Exception as error:
+            raise self._translate(error, bucket, key) from error
+        return bytes(response["Body"].read())
+
+    def stream(
+        self, bucket: str, key: str, version: str | None = None, chunk_size: int = 1024 * 1024
+    ) -> Iterator[bytes]:
+        """The object's bytes in chunks, so memory stays flat whatever the object's size."""
+        try:
+            response = self._s3.get_object(Bucket=bucket, Key=key, **self._version_args(version))
+        except Exception as error:
+            raise self._translate(error, bucket, key) from error
+        body = response["Body"]
+        try:
+            while chunk := body.read(chunk_size):
+                yield chunk
+        finally:
+            body.close()
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        try:
+            self._s3.put_object(
+                Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {}
+            )
+        except Exception as error:
+            raise self._translate(error, bucket, key) from error
+
+    def copy(
+        self,
+        source_bucket: str,
+        source_key: str,
+        source_version: str | None,
+        bucket: str,
+        key: str,
+        content_type: str,
+        metadata: dict[str, str],
+    ) -> None:
+        """Server-side copy with new headers; multipart above 5 GB is handled by the transfer manager."""
+        source: dict[str, str] = {"Bucket": source_bucket, "Key": source_key}
+        source.update(self._version_args(source_version))
+        try:
+            self._s3.copy(
+                source,
+                bucket,
+                key,
+                ExtraArgs={"ContentType": content_type, "Metadata": metadata, "MetadataDirective": "REPLACE"},
+            )
+        except Exception as error:
+            raise self._translate(error, source_bucket, source_key) from error
+
+    def metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+        """User metadata of an object, or None when it does not exist."""
+        try:
+            response = self._s3.head_object(Bucket=bucket, Key=key)
+        except Exception as error:
+            translated = self._translate(error, bucket, key)
+            if isinstance(translated, SourceMissing):
+                return None
+            raise translated from error
+        return dict(response.get("Metadata", {}))
+
+    def delete(self, bucket: str, key: str, version: str | None = None) -> None:
+        try:
+            self._s3.delete_object(Bucket=bucket, Key=key, **self._version_args(version))
+        except Exception as error:
+            translated = self._translate(error, bucket, key)
+            if not isinstance(translated, SourceMissing):
+                raise translated from error
+
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Delete every object under ``prefix``; returns how many went."""
+        deleted = 0
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self._s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        return deleted
+
+    def presign_get(
+        self, bucket: str, key: str, expires_in: int, content_type: str, disposition: str
+    ) -> str:
+        return str(
+            self._s3.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": bucket,
+                    "Key": key,
+                    "ResponseContentType": content_type,
+                    "ResponseContentDisposition": disposition,
+                },
+                ExpiresIn=expires_in,
+            )
+        )
