@@ -65,6 +65,12 @@ class ServiceThrottled(FilepipeError):
     code = "ServiceThrottled"
 
 
+class AlreadyProcessed(FilepipeError):
+    """The file already reached a final status; a replay or late duplicate has nothing to do."""
+
+    code = "AlreadyProcessed"
+
+
 class StaleWrite(FilepipeError):
     """A conditional record write lost against a newer object version; the run must stop."""
 
@@ -88,3 +94,21 @@ def failure_reason(failure: dict[str, Any]) -> dict[str, str]:
             return {"code": str(inner["code"]), "message": str(inner["message"])[:1000]}
         return {"code": error, "message": str(payload["errorMessage"])[:1000]}
     return {"code": error, "message": str(cause or error)[:1000]}
+
+
+class InvalidRequest(FilepipeError):
+    """The API caller sent something it cannot accept (a field, type or size); answered with a 400."""
+
+    code = "InvalidRequest"
+
+
+class NotFound(FilepipeError):
+    """No such file, upload or share for this caller; another user's id reads exactly the same."""
+
+    code = "NotFound"
+
+
+class Conflict(FilepipeError):
+    """The request is well formed but the file's status does not allow it (e.g. sharing a file not READY)."""
+
+    code = "Conflict"

@@ -9,16 +9,12 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from common.aws import THROTTLING_CODES, error_code
-from common.errors import ServiceThrottled, StaleWrite
+from common.errors import AlreadyProcessed, ServiceThrottled, StaleWrite
 from common.model import FileRef, Status
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _FINAL = [s.value for s in Status if s.is_final]
-
-
-class AlreadyProcessed(Exception):
-    """The file already reached a final status; a replay or late duplicate has nothing to do."""
 
 
 def now_iso() -> str:
@@ -152,8 +148,10 @@ class FileRecords:
         names = {f"#f{i}": name for i, name in enumerate(values)}
         placeholders = {f":f{i}": value for i, value in enumerate(values.values())}
         assignments = ", ".join(f"#f{i} = :f{i}" for i in range(len(values)))
-        removals = [name for name in ("error",) if name not in values]
-        update = f"SET {assignments}" + (f" REMOVE {', '.join(removals)}" if removals else "")
+        if "error" not in values:  # a successful outcome clears the error of an earlier failed run
+            names["#f_error"] = "error"
+            assignments += " REMOVE #f_error"
+        update = f"SET {assignments}"
         others = [s for s in _FINAL if s != status.value]
         condition_values = {f":other{i}": s for i, s in enumerate(others)}
         try:
@@ -179,7 +177,7 @@ class FileRecords:
 
     def claim_notification(self, ref: FileRef, status: Status) -> bool:
         """True once per (object version, status): duplicates and replays send no second message."""
-        marker = f"{ref.version}:{status.value}"
+        marker = self._notification_marker(ref, status)
         try:
             self._call(
                 "update_item",
@@ -193,3 +191,21 @@ class FileRecords:
                 return False
             raise
         return True
+
+    def release_notification(self, ref: FileRef, status: Status) -> None:
+        """Undo a claim whose message could not be sent, so a retry sends it."""
+        try:
+            self._call(
+                "update_item",
+                Key=self.key(ref.owner_id, ref.file_id),
+                UpdateExpression="REMOVE notified",
+                ConditionExpression="notified = :marker",
+                ExpressionAttributeValues=to_item({":marker": self._notification_marker(ref, status)}),
+            )
+        except Exception as error:
+            if not self._is_condition_failure(error):
+                raise
+
+    @staticmethod
+    def _notification_marker(ref: FileRef, status: Status) -> str:
+        return f"{ref.version}:{status.value}"

@@ -20,6 +20,13 @@ class ObjectInfo:
     content_type: str | None
 
 
+@dataclass(frozen=True)
+class ObjectSummary:
+    key: str
+    size: int
+    etag: str
+
+
 class ObjectStore:
     """Reads and writes objects through an injected boto3 S3 client."""
 
@@ -67,6 +74,23 @@ class ObjectStore:
             )
         except Exception as error:
             if error_code(error) == "InvalidRange":  # an empty object has no byte 0
+                return b""
+            raise self._translate(error, bucket, key) from error
+        return bytes(response["Body"].read())
+
+    def read_range(self, bucket: str, key: str, version: str | None, start: int, length: int) -> bytes:
+        """``length`` bytes from offset ``start`` (fewer when the object ends sooner)."""
+        if length <= 0:
+            return b""
+        try:
+            response = self._s3.get_object(
+                Bucket=bucket,
+                Key=key,
+                Range=f"bytes={start}-{start + length - 1}",
+                **self._version_args(version),
+            )
+        except Exception as error:
+            if error_code(error) == "InvalidRange":  # starts at or past the end of the object
                 return b""
             raise self._translate(error, bucket, key) from error
         return bytes(response["Body"].read())
@@ -176,3 +200,28 @@ class ObjectStore:
                 ExpiresIn=expires_in,
             )
         )
+
+    def list_objects(self, bucket: str, prefix: str) -> list[ObjectSummary]:
+        """Every object under ``prefix`` (all pages)."""
+        found: list[ObjectSummary] = []
+        paginator = self._s3.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                found.extend(
+                    ObjectSummary(item["Key"], int(item["Size"]), str(item.get("ETag", "")).strip('"'))
+                    for item in page.get("Contents", [])
+                )
+        except Exception as error:
+            raise self._translate(error, bucket, prefix) from error
+        return found
+
+    def upload_file(
+        self, bucket: str, key: str, path: str, content_type: str, metadata: dict[str, str] | None = None
+    ) -> None:
+        """Upload a local file without reading it into memory (multipart above the transfer threshold)."""
+        try:
+            self._s3.upload_file(
+                path, bucket, key, ExtraArgs={"ContentType": content_type, "Metadata": metadata or {}}
+            )
+        except Exception as error:
+            raise self._translate(error, bucket, key) from error

@@ -1,0 +1,1 @@
+"""Notify function: tells the owner how processing ended, once per outcome."""

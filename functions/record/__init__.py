@@ -1,0 +1,1 @@
+"""Record function: writes PROCESSING and every outcome to the file record."""

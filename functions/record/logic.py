@@ -1,0 +1,51 @@
+"""Turn a state's payload into the record fields of its outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.errors import failure_reason
+from common.model import FileRef, Status
+from common.records import FileRecords
+
+
+def ready_fields(state: dict[str, Any]) -> dict[str, Any]:
+    """Merge validation, the parallel analysis branches and the promotion into record fields."""
+    validation = state["validation"]
+    fields: dict[str, Any] = {
+        "contentType": validation["contentType"],
+        "size": validation["size"],
+        "cleanKey": state["promotion"]["key"],
+    }
+    for branch in state.get("analysis", []):
+        if branch.get("thumbnails"):
+            fields["thumbnails"] = branch["thumbnails"]
+        metadata = branch.get("metadata")
+        if metadata:
+            for name in ("sha256", "width", "height", "pages", "exif"):
+                if metadata.get(name) is not None:
+                    fields[name] = metadata[name]
+    return fields
+
+
+def record(records: FileRecords, state: dict[str, Any]) -> None:
+    ref = FileRef.from_state(state)
+    outcome = Status(state["outcome"])
+    if outcome is Status.PROCESSING:
+        records.mark_processing(ref, state.get("executionName", ""))
+    elif outcome is Status.READY:
+        records.record_outcome(ref, outcome, ready_fields(state))
+    elif outcome is Status.QUARANTINED:
+        signature = state["scan"].get("signature") or "unknown"
+        records.record_outcome(
+            ref,
+            outcome,
+            {
+                "quarantineKey": state["quarantine"]["key"],
+                "error": {"code": "MALWARE_FOUND", "message": f"Malware detected: {signature}"},
+            },
+        )
+    elif outcome in (Status.REJECTED, Status.FAILED):
+        records.record_outcome(ref, outcome, {"error": failure_reason(state["error"])})
+    else:
+        raise ValueError(f"record cannot write outcome {outcome}")

@@ -1,0 +1,1 @@
+"""Start function: turns queued upload events into ProcessUpload executions named after the file."""

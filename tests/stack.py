@@ -1,0 +1,58 @@
+"""The stack a test runs against: moto resources provisioned from template.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+import common.aws
+import common.settings
+from filepipe.provision import FunctionSpec, Stack
+
+REGION = "us-east-1"
+MOTO_CONFIG: Any = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+
+
+def reset_function_caches() -> None:
+    """Handlers cache clients and settings per process; tests change both between cases."""
+    common.aws.reset_clients()
+    common.settings.load_settings.cache_clear()
+
+
+class StackFixture:
+    """A stack in moto plus helpers to run its functions with the environment the template gives."""
+
+    def __init__(self, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.stack = stack
+        self._monkeypatch = monkeypatch
+
+    def physical(self, logical_id: str) -> str:
+        return self.stack.physical[logical_id]
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+    def function(self, logical_id: str) -> FunctionSpec:
+        return self.stack.functions[logical_id]
+
+    def use_functions(self, *logical_ids: str, **overrides: str) -> None:
+        """Put these functions' template environment in os.environ (they must agree on shared names)."""
+        merged: dict[str, str] = {}
+        for logical_id in logical_ids:
+            for name, value in self.function(logical_id).environment.items():
+                if merged.get(name, value) != value:
+                    raise ValueError(f"{logical_id} sets {name} differently from another function")
+                merged[name] = value
+        merged.update(overrides)
+        for name, value in merged.items():
+            self._monkeypatch.setenv(name, value)
+        reset_function_caches()
+
+
+StackFactory = Callable[..., StackFixture]
