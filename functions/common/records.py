@@ -144,7 +144,7 @@ class FileRecords:
 
     def record_outcome(self, ref: FileRef, status: Status, fields: Mapping[str, Any]) -> None:
         """Write the outcome; only for this object version, and never over another final status."""
-        values = {**fields, "status": status.value, "updatedAt": now_iso()}
+        values = {**fields, "status": status.value, "sourceVersion": ref.version, "updatedAt": now_iso()}
         names = {f"#f{i}": name for i, name in enumerate(values)}
         placeholders = {f":f{i}": value for i, value in enumerate(values.values())}
         assignments = ", ".join(f"#f{i} = :f{i}" for i in range(len(values)))
@@ -160,7 +160,8 @@ class FileRecords:
                 Key=self.key(ref.owner_id, ref.file_id),
                 UpdateExpression=update,
                 ConditionExpression=(
-                    "attribute_exists(pk) AND sourceVersion = :version AND "
+                    "attribute_exists(pk) AND "
+                    "(attribute_not_exists(sourceVersion) OR sourceVersion = :version) AND "
                     f"NOT #f_status IN ({', '.join(condition_values)})"
                 ),
                 ExpressionAttributeNames={**names, "#f_status": "status"},

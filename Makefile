@@ -1,0 +1,50 @@
+# The two commands that matter: `make local` runs filepipe on this machine, `make test` checks everything.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SYSTEM_PACKAGES := clamav clamav-daemon chromium
+PORT ?= 8000
+
+.PHONY: install system-packages local test lint typecheck unit bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml $(wildcard frontend/package-lock.json)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	if [ -f frontend/package-lock.json ]; then (cd frontend && npm ci --silent --no-audit --no-fund); fi
+	touch $(STAMP)
+
+# Debian packages the product and its tests use: clamd for scanning, chromium for browser tests.
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+local: install system-packages
+	$(BIN)/filepipe local --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint template.yaml
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest tests/unit tests/workflow
+
+test: install system-packages lint typecheck
+	$(BIN)/pytest
+
+bench: install system-packages
+	$(BIN)/python -m filepipe.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache frontend/node_modules

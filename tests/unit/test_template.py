@@ -1,0 +1,171 @@
+"""The template and the state machine definition: lint, offline transform, and their contracts."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common import errors
+from filepipe.template import ROOT, TEMPLATE_PATH, Template, substitute_definition
+from filepipe.workflow import DefinitionError, check_definition
+
+ASL_PATH = ROOT / "statemachines" / "process_upload.asl.json"
+TRANSIENT_LAMBDA_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+
+
+DOMAIN_ERRORS = {
+    name
+    for name, value in vars(errors).items()
+    if isinstance(value, type) and issubclass(value, errors.FilepipeError)
+}
+
+
+def _definition() -> dict[str, Any]:
+    return json.loads(ASL_PATH.read_text())
+
+
+def test_template_passes_cfn_lint() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE_PATH)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_template_transforms_offline(template: Template) -> None:
+    types = {resource["Type"] for resource in template.resources.values()}
+    assert "AWS::StepFunctions::StateMachine" in types
+    assert "AWS::Lambda::Function" in types
+    assert not any(t.startswith("AWS::Serverless::") for t in types)
+
+
+def test_every_resource_has_a_comment() -> None:
+    lines = TEMPLATE_PATH.read_text().splitlines()
+    resources = lines.index("Resources:")
+    outputs = lines.index("Outputs:")
+    for number in range(resources + 1, outputs):
+        line = lines[number]
+        if (
+            len(line) - len(line.lstrip()) == 2
+            and line.rstrip().endswith(":")
+            and not line.lstrip().startswith("#")
+        ):
+            assert lines[number - 1].lstrip().startswith("#"), f"resource without a comment: {line.strip()}"
+
+
+def test_functions_use_a_supported_python_runtime(template: Template) -> None:
+    for name, resource in template.of_type("AWS::Lambda::Function").items():
+        runtime = resource["Properties"]["Runtime"]
+        assert runtime.startswith("python3.") and int(runtime.split(".")[1]) >= 12, f"{name}: {runtime}"
+
+
+def test_policies_name_actions_and_resources(template: Template) -> None:
+    for name, role in template.of_type("AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+                assert all("*" not in action for action in actions), f"{name}: wildcard action {actions}"
+                if statement.get("Resource") == "*":
+                    assert all(action.startswith("logs:") for action in actions), (
+                        f"{name}: Resource * for {actions}"
+                    )
+
+
+def test_definition_substitutions_match_the_definition_both_ways(template: Template) -> None:
+    machine = template.resources["ProcessUploadStateMachine"]["Properties"]
+    names = set(machine["DefinitionSubstitutions"])
+    definition = template.definitions["ProcessUploadStateMachine"]
+    substitute_definition(definition, {name: "arn" for name in names})
+    with pytest.raises(KeyError, match="has no"):
+        substitute_definition(definition, {name: "arn" for name in sorted(names)[1:]})
+    with pytest.raises(KeyError, match="not used"):
+        substitute_definition(definition, {**{name: "arn" for name in names}, "StrayFunctionArn": "arn"})
+
+
+def test_the_definition_is_well_formed() -> None:
+    check_definition(_definition(), DOMAIN_ERRORS)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["States"]["Validate file"].update(Type="Tsak"), "unknown state type"),
+        (lambda d: d["States"]["Validate file"].update(Next="Scan for malwar"), "does not exist"),
+        (lambda d: d["States"]["Validate file"].pop("TimeoutSeconds"), "TimeoutSeconds"),
+        (
+            lambda d: d["States"]["Scan for malware"]["Retry"][0].update(ErrorEquals=["ScannerUnavailabel"]),
+            "unknown error",
+        ),
+        (
+            lambda d: d["States"]["Validate file"]["Retry"].insert(0, {"ErrorEquals": ["FileRejected"]}),
+            "never retried",
+        ),
+        (lambda d: d["States"]["Validate file"].pop("Catch"), "without a Catch"),
+        (lambda d: d.update(StartAt="Nowhere"), "does not exist"),
+    ],
+    ids=[
+        "misspelled type",
+        "dangling next",
+        "no timeout",
+        "misspelled error",
+        "retried domain error",
+        "no catch",
+        "bad start",
+    ],
+)
+def test_the_definition_check_catches_mistakes(mutate: Any, message: str) -> None:
+    definition = copy.deepcopy(_definition())
+    mutate(definition)
+    with pytest.raises(DefinitionError, match=message):
+        check_definition(definition, DOMAIN_ERRORS)
+
+
+def test_every_task_retries_transient_lambda_errors() -> None:
+    for name, state in _all_states(_definition()):
+        if state["Type"] == "Task":
+            retried = {error for retry in state.get("Retry", []) for error in retry["ErrorEquals"]}
+            assert retried >= TRANSIENT_LAMBDA_ERRORS, name
+
+
+def test_error_names_in_the_definition_are_domain_error_classes() -> None:
+    for _name, state in _all_states(_definition()):
+        for clause in [*state.get("Retry", []), *state.get("Catch", [])]:
+            for error in clause["ErrorEquals"]:
+                if "." not in error:
+                    assert isinstance(getattr(errors, error, None), type), error
+
+
+def _all_states(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for name, state in definition["States"].items():
+        found.append((name, state))
+        for branch in state.get("Branches", []):
+            found.extend(_all_states(branch))
+    return found
+
+
+def test_payloads_between_states_stay_small() -> None:
+    # Each Task's ResultSelector keeps only references and small facts, never file data.
+    for name, state in _all_states(_definition()):
+        if state["Type"] == "Task" and state.get("ResultPath") is not None:
+            assert "ResultSelector" in state, f"{name} would pass the whole Lambda response along"
+
+
+def test_sample_events_are_valid_json() -> None:
+    for path in Path(ROOT / "events").rglob("*.json"):
+        json.loads(path.read_text())

@@ -1,0 +1,310 @@
+"""ProcessUpload end to end in moto: the real ASL from the template, the real handlers, a real clamd."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from typing import Any
+
+import pytest
+
+import common.aws
+from filepipe.clamd import eicar_bytes
+from filepipe.lambdas import InvokeResult
+from tests import images
+from tests.workflow.conftest import PipelineFactory
+from tests.workflow.harness import Pipeline, crash
+
+
+def _error_code(record: dict[str, Any]) -> str:
+    return str(record["error"]["code"])
+
+
+def test_jpeg_becomes_ready_with_two_thumbnails(pipeline: Pipeline) -> None:
+    photo = images.jpeg(1600, 1200)
+    ref, execution = pipeline.process(photo, name="holiday.jpg")
+
+    assert execution["status"] == "SUCCEEDED"
+    record = pipeline.record(ref)
+    assert record["status"] == "READY"
+    assert record["contentType"] == "image/jpeg"
+    assert record["sha256"] == hashlib.sha256(photo).hexdigest()
+    assert (record["width"], record["height"]) == (1600, 1200)
+    assert sorted(t["size"] for t in record["thumbnails"]) == [256, 1024]
+    prefix = f"files/{ref.owner_id}/{ref.file_id}/"
+    assert pipeline.keys(pipeline.clean, prefix) == sorted(
+        [f"{prefix}original", f"{prefix}thumb-256.webp", f"{prefix}thumb-1024.webp"]
+    )
+    original = pipeline.s3.get_object(Bucket=pipeline.clean, Key=f"{prefix}original")
+    assert original["Body"].read() == photo
+    assert original["ContentType"] == "image/jpeg"
+    assert pipeline.ingest_versions(ref) == [ref.version]  # kept until the ingest lifecycle expires it
+    assert pipeline.keys(pipeline.quarantine) == []
+    assert len(pipeline.sent_emails()) == 1
+
+
+def test_pdf_becomes_ready_without_thumbnails(pipeline: Pipeline) -> None:
+    ref, execution = pipeline.process(images.pdf(pages=3), name="report.pdf", declared_type="application/pdf")
+
+    assert execution["status"] == "SUCCEEDED"
+    record = pipeline.record(ref)
+    assert record["status"] == "READY"
+    assert record["contentType"] == "application/pdf"
+    assert record["pages"] == 3
+    assert "thumbnails" not in record
+    assert pipeline.router.calls["ThumbnailsFunction"] == 0
+    assert pipeline.keys(pipeline.clean) == [f"files/{ref.owner_id}/{ref.file_id}/original"]
+
+
+def test_executable_renamed_jpg_is_rejected(pipeline: Pipeline) -> None:
+    ref, execution = pipeline.process(images.windows_executable(), name="cat.jpg")
+
+    assert execution["status"] == "SUCCEEDED"  # a rejection is a successful outcome of the workflow
+    record = pipeline.record(ref)
+    assert record["status"] == "REJECTED"
+    assert _error_code(record) == "UNSUPPORTED_TYPE"
+    assert pipeline.keys(pipeline.clean) == []
+    assert pipeline.ingest_versions(ref) == [ref.version]
+    assert pipeline.router.calls["ScanFunction"] == 0
+    assert len(pipeline.sent_emails()) == 1
+
+
+def test_file_over_the_size_limit_is_rejected(make_pipeline: PipelineFactory) -> None:
+    pipeline = make_pipeline(MaxFileBytes="1024")
+    ref, execution = pipeline.process(b"a,b\n" * 1024, name="big.csv", declared_type="text/csv")
+
+    assert execution["status"] == "SUCCEEDED"
+    record = pipeline.record(ref)
+    assert record["status"] == "REJECTED"
+    assert _error_code(record) == "TOO_LARGE"
+    assert pipeline.keys(pipeline.clean) == []
+
+
+def test_eicar_is_quarantined_and_never_reaches_the_files_bucket(pipeline: Pipeline) -> None:
+    ref, execution = pipeline.process(eicar_bytes(), name="invoice.txt", declared_type="text/plain")
+
+    assert execution["status"] == "SUCCEEDED"
+    record = pipeline.record(ref)
+    assert record["status"] == "QUARANTINED"
+    assert record["error"]["code"] == "MALWARE_FOUND"
+    quarantined = pipeline.s3.get_object(
+        Bucket=pipeline.quarantine, Key=f"quarantine/{ref.owner_id}/{ref.file_id}"
+    )
+    assert quarantined["Body"].read() == eicar_bytes()
+    assert pipeline.keys(pipeline.clean) == []
+    assert pipeline.ingest_versions(ref) == []  # moved, not copied
+    emails = pipeline.sent_emails()
+    assert len(emails) == 1
+    assert "quarantined" in emails[0].subject
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_scanner_down_is_retried_then_failed_with_a_dlq_message(make_pipeline: PipelineFactory) -> None:
+    pipeline = make_pipeline(ClamdAddress=f"tcp://127.0.0.1:{_closed_port()}")
+    ref, execution = pipeline.process(images.jpeg(64, 64))
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "ScannerUnavailable"
+    assert pipeline.router.calls["ScanFunction"] == 3  # the first try and two retries
+    record = pipeline.record(ref)
+    assert record["status"] == "FAILED"
+    assert _error_code(record) == "ScannerUnavailable"
+    assert pipeline.ingest_versions(ref) == [ref.version]
+    assert pipeline.keys(pipeline.clean) == []
+
+    pipeline.publish_status_change(execution)
+    messages = pipeline.dlq_messages()
+    assert len(messages) == 1
+    assert messages[0]["executionName"] == ref.file_id
+    assert messages[0]["status"] == "FAILED"
+    assert json.loads(messages[0]["input"])["file"]["fileId"] == ref.file_id
+
+
+def test_dynamodb_throttled_twice_still_ends_ready(pipeline: Pipeline) -> None:
+    throttled: list[str] = []
+
+    def throttle(request: Any, **_: Any) -> Any:
+        if len(throttled) >= 2:
+            return None
+        from botocore.awsrequest import AWSResponse
+        from moto.core.botocore_stubber import MockRawResponse
+
+        throttled.append(request.url)
+        body = json.dumps(
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "message": "The level of configured provisioned throughput for the table was exceeded.",
+            }
+        ).encode()
+        return AWSResponse(
+            request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, MockRawResponse(body)
+        )
+
+    # The functions share the cached client, so the hook sees every record write they make.
+    common.aws.client("dynamodb").meta.events.register_first("before-send.dynamodb.UpdateItem", throttle)
+    ref, execution = pipeline.process(images.jpeg(320, 240))
+
+    assert len(throttled) == 2
+    assert execution["status"] == "SUCCEEDED"
+    assert pipeline.record(ref)["status"] == "READY"
+
+
+def test_the_same_event_twice_gives_one_run_one_record_one_thumbnail_set_one_email(
+    pipeline: Pipeline,
+) -> None:
+    ref = pipeline.upload(images.jpeg(800, 600))
+    [message] = pipeline.queued_start_messages()
+    duplicate = dict(message, MessageId="duplicate-delivery")
+
+    assert pipeline.start([message, duplicate]) == {"batchItemFailures": []}
+    execution = pipeline.wait(ref.file_id)
+    assert pipeline.start([message]) == {"batchItemFailures": []}  # a late redelivery
+
+    assert execution["status"] == "SUCCEEDED"
+    runs = pipeline.sfn.list_executions(stateMachineArn=pipeline.state_machine)["executions"]
+    assert [run["name"] for run in runs] == [ref.file_id]
+    assert len(pipeline.keys(pipeline.clean, f"files/{ref.owner_id}/{ref.file_id}/thumb-")) == 2
+    assert len(pipeline.sent_emails()) == 1
+    assert pipeline.record(ref)["status"] == "READY"
+
+
+def test_a_replay_of_a_finished_file_changes_nothing(pipeline: Pipeline) -> None:
+    ref, first = pipeline.process(images.jpeg(300, 200))
+    before = pipeline.record(ref)
+
+    replay = pipeline.sfn.start_execution(
+        stateMachineArn=pipeline.state_machine, name=f"{ref.file_id}-replay", input=first["input"]
+    )
+    execution = pipeline.wait(f"{ref.file_id}-replay")
+
+    assert replay["executionArn"] == execution["executionArn"]
+    assert execution["status"] == "SUCCEEDED"
+    assert pipeline.record(ref) == before
+    assert pipeline.router.calls["ValidateFunction"] == 1
+    assert len(pipeline.sent_emails()) == 1
+
+
+def _peak_rss_reset() -> None:
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # resets VmHWM, the peak resident set size
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def test_png_decompression_bomb_is_rejected_with_bounded_memory(pipeline: Pipeline) -> None:
+    bomb = images.png_bomb(20_000, 20_000)
+    baseline = _rss_mb()
+    _peak_rss_reset()
+
+    ref, execution = pipeline.process(bomb, name="bomb.png", declared_type="image/png")
+
+    growth = _peak_rss_mb() - baseline
+    assert execution["status"] == "SUCCEEDED"
+    record = pipeline.record(ref)
+    assert record["status"] == "REJECTED"
+    assert _error_code(record) == "IMAGE_TOO_LARGE"
+    assert growth < 200, f"peak memory grew by {growth:.0f} MB"
+
+
+def test_transient_lambda_errors_are_retried(pipeline: Pipeline) -> None:
+    pipeline.router.service_error("ValidateFunction", 429, "TooManyRequestsException", times=2)
+    ref, execution = pipeline.process(images.jpeg(200, 200))
+
+    assert execution["status"] == "SUCCEEDED"
+    assert pipeline.router.calls["ValidateFunction"] == 3
+    assert pipeline.record(ref)["status"] == "READY"
+
+
+def test_an_unknown_scan_verdict_fails_closed(pipeline: Pipeline) -> None:
+    verdict = {"verdict": "ERROR", "signature": None, "engine": "ClamAV"}
+    pipeline.router.replace(
+        "ScanFunction", lambda spec, event: InvokeResult(json.dumps(verdict).encode(), None)
+    )
+    ref, execution = pipeline.process(images.jpeg(200, 200))
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "ScanIncomplete"
+    assert pipeline.record(ref)["status"] == "FAILED"
+    assert pipeline.keys(pipeline.clean) == []
+
+
+def _crash_when(outcome: str | None = None) -> Any:
+    def replacement(spec: Any, event: dict[str, Any]) -> InvokeResult | None:
+        if outcome is None or event.get("outcome") == outcome:
+            return crash()
+        return None
+
+    return replacement
+
+
+# Every Task state that catches States.ALL into "Record failure": (state, function, outcome filter, upload).
+CATCHING_STATES = [
+    ("Mark processing", "RecordFunction", "PROCESSING", "jpeg"),
+    ("Validate file", "ValidateFunction", None, "jpeg"),
+    ("Scan for malware", "ScanFunction", None, "jpeg"),
+    ("Make thumbnails", "ThumbnailsFunction", None, "jpeg"),
+    ("Extract metadata", "MetadataFunction", None, "jpeg"),
+    ("Promote original", "PromoteFunction", None, "jpeg"),
+    ("Record ready", "RecordFunction", "READY", "jpeg"),
+    ("Record rejection", "RecordFunction", "REJECTED", "exe"),
+    ("Quarantine file", "QuarantineFunction", None, "eicar"),
+    ("Record quarantine", "RecordFunction", "QUARANTINED", "eicar"),
+]
+
+
+@pytest.mark.parametrize(
+    ("state", "function", "outcome", "upload"), CATCHING_STATES, ids=[s[0] for s in CATCHING_STATES]
+)
+def test_an_unexpected_error_in_a_step_records_failed_and_fails_the_run(
+    pipeline: Pipeline, state: str, function: str, outcome: str | None, upload: str
+) -> None:
+    data = {"jpeg": images.jpeg(100, 100), "exe": images.windows_executable(), "eicar": eicar_bytes()}[upload]
+    pipeline.router.replace(function, _crash_when(outcome))
+    ref, execution = pipeline.process(data)
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "RuntimeError"
+    record = pipeline.record(ref)
+    assert record["status"] == "FAILED"
+    assert record["error"] == {"code": "RuntimeError", "message": "injected crash"}
+    assert pipeline.keys(pipeline.clean, f"files/{ref.owner_id}/{ref.file_id}/original") == []
+    assert pipeline.ingest_versions(ref) == [ref.version]
+
+
+def test_a_failed_notification_fails_the_run_and_keeps_the_outcome(pipeline: Pipeline) -> None:
+    pipeline.router.replace("NotifyFunction", _crash_when())
+    ref, execution = pipeline.process(images.jpeg(100, 100))
+
+    assert execution["status"] == "FAILED"
+    assert pipeline.record(ref)["status"] == "READY"  # the file is fine; only the message is owed
+
+
+def test_when_recording_the_failure_fails_the_run_still_fails(pipeline: Pipeline) -> None:
+    pipeline.router.replace("PromoteFunction", _crash_when())
+    pipeline.router.replace("RecordFunction", _crash_when("FAILED"))
+    ref, execution = pipeline.process(images.jpeg(100, 100))
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "RuntimeError"
+    assert pipeline.record(ref)["status"] == "PROCESSING"
+    assert pipeline.ingest_versions(ref) == [ref.version]
