@@ -72,6 +72,7 @@ class Provisioner:
             },
             self._ref,
             self._get_att,
+            stack.template.conditions,
         )
         self.handlers: dict[str, Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]] = {
             "AWS::S3::Bucket": self._bucket,
@@ -88,6 +89,10 @@ class Provisioner:
             "AWS::Logs::LogGroup": self._log_group,
             "AWS::Cognito::UserPool": self._user_pool,
             "AWS::Cognito::UserPoolClient": self._user_pool_client,
+            "AWS::SNS::Topic": self._topic,
+            "AWS::SNS::Subscription": self._subscription,
+            "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::CloudWatch::Dashboard": self._dashboard,
         }
 
     # ------------------------------------------------------------ plumbing
@@ -140,6 +145,8 @@ class Provisioner:
     def run(self) -> Stack:
         for logical in self.order():
             resource = self.stack.template.resources[logical]
+            if "Condition" in resource and not self._resolve.condition(resource["Condition"]):
+                continue
             properties = self._resolve(resource.get("Properties", {}))
             handler = self.handlers.get(resource["Type"])
             if handler is None:
@@ -149,7 +156,9 @@ class Provisioner:
             self.stack.physical[logical] = physical
             self.stack.attributes[logical] = attributes
         self.stack.outputs = {
-            name: self._resolve(spec["Value"]) for name, spec in self.stack.template.outputs.items()
+            name: self._resolve(spec["Value"])
+            for name, spec in self.stack.template.outputs.items()
+            if "Condition" not in spec or self._resolve.condition(spec["Condition"])
         }
         return self.stack
 
@@ -411,6 +420,56 @@ class Provisioner:
                 kwargs[key] = props[key]
         client = self._clients("cognito-idp").create_user_pool_client(**kwargs)["UserPoolClient"]
         return client["ClientId"], {"ClientId": client["ClientId"]}
+
+    # ------------------------------------------------------------ SNS and CloudWatch
+    def _topic(self, logical: str, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        name = props.get("TopicName") or self._name(logical, max_length=256)
+        arn = self._clients("sns").create_topic(Name=name)["TopicArn"]
+        return arn, {"TopicArn": arn, "TopicName": name}
+
+    def _subscription(self, logical: str, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        arn = self._clients("sns").subscribe(
+            TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
+        )["SubscriptionArn"]
+        self.warn(f"{logical}: {props['Protocol']} subscriptions are recorded; nothing is delivered locally")
+        return arn, {"Arn": arn}
+
+    def _alarm(self, logical: str, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        name = props.get("AlarmName") or self._name(logical, max_length=255)
+        kwargs: dict[str, Any] = {"AlarmName": name}
+        for key in (
+            "AlarmDescription",
+            "Namespace",
+            "MetricName",
+            "Dimensions",
+            "Statistic",
+            "Period",
+            "EvaluationPeriods",
+            "Threshold",
+            "ComparisonOperator",
+            "TreatMissingData",
+            "AlarmActions",
+            "OKActions",
+            "Metrics",
+        ):
+            if key in props:
+                kwargs[key] = props[key]
+        for key in ("Period", "EvaluationPeriods"):
+            if key in kwargs:
+                kwargs[key] = int(kwargs[key])
+        if "Threshold" in kwargs:
+            kwargs["Threshold"] = float(kwargs["Threshold"])
+        for query in kwargs.get("Metrics", []):
+            if "MetricStat" in query:
+                query["MetricStat"]["Period"] = int(query["MetricStat"]["Period"])
+        self._clients("cloudwatch").put_metric_alarm(**kwargs)
+        self.warn(f"{logical}: alarms are stored; no metrics are published locally, so they never fire")
+        return name, {"Arn": self._arn("cloudwatch", f"alarm:{name}")}
+
+    def _dashboard(self, logical: str, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        name = props.get("DashboardName") or self._name(logical, max_length=255)
+        self._clients("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=props["DashboardBody"])
+        return name, {}
 
 
 class _Placeholder(dict):  # type: ignore[type-arg]

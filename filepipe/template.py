@@ -31,6 +31,7 @@ class Template:
     resources: dict[str, dict[str, Any]]
     parameters: dict[str, dict[str, Any]]
     outputs: dict[str, dict[str, Any]]
+    conditions: dict[str, Any] = field(default_factory=dict)
     code_paths: dict[str, Path] = field(default_factory=dict)
     definitions: dict[str, str] = field(default_factory=dict)
 
@@ -93,6 +94,7 @@ def load_template(path: Path = TEMPLATE_PATH, region: str = "us-east-1") -> Temp
         resources=transformed["Resources"],
         parameters=transformed.get("Parameters", {}),
         outputs=transformed.get("Outputs", {}),
+        conditions=transformed.get("Conditions", {}),
         code_paths=code_paths,
         definitions=definitions,
     )
@@ -140,7 +142,10 @@ class Resolver:
         pseudo: Mapping[str, str],
         ref: Callable[[str], str],
         get_att: Callable[[str, str], Any],
+        conditions: Mapping[str, Any] | None = None,
     ) -> None:
+        self._conditions_source = dict(conditions or {})
+        self._conditions: dict[str, bool] = {}
         self._parameters = dict(parameters)
         self._pseudo = dict(pseudo)
         self._ref = ref
@@ -152,6 +157,30 @@ class Resolver:
         if name in self._parameters:
             return self._parameters[name]
         return self._ref(name)
+
+    def condition(self, name: str) -> bool:
+        """Evaluate a named condition (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition)."""
+        if name not in self._conditions:
+            self._conditions[name] = self._truth(self._conditions_source[name])
+        return self._conditions[name]
+
+    def _truth(self, value: Any) -> bool:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Fn::Equals":
+                left, right = self(arg[0]), self(arg[1])
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self._truth(arg[0])
+            if key == "Fn::And":
+                return all(self._truth(v) for v in arg)
+            if key == "Fn::Or":
+                return any(self._truth(v) for v in arg)
+            if key == "Condition":
+                return self.condition(arg)
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"cannot evaluate condition {value!r}")
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -181,6 +210,9 @@ class Resolver:
                 return [f"{region}a", f"{region}b", f"{region}c"]
             if key == "Fn::ToJsonString":
                 return json.dumps(self(arg))
+            if key == "Fn::If":
+                name, when_true, when_false = arg
+                return self(when_true if self.condition(name) else when_false)
         return {k: self(v) for k, v in value.items()}
 
     def _sub(self, arg: Any) -> str:

@@ -184,7 +184,9 @@ class FileRecords:
                 "update_item",
                 Key=self.key(ref.owner_id, ref.file_id),
                 UpdateExpression="SET notified = :marker",
-                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(notified) OR notified <> :marker)",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(notified) OR notified <> :marker)"
+                ),
                 ExpressionAttributeValues=to_item({":marker": marker}),
             )
         except Exception as error:

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from common.aws import client
 from common.model import FileRef
-from common.observability import bind_file, logger
+from common.observability import bind_file, instrumented, logger
 from common.records import FileRecords
 from common.settings import EnvSettings, load_settings
 from notify.logic import notify
@@ -54,7 +54,7 @@ class BusPublisher:
             raise RuntimeError(f"EventBridge refused {detail_type}: {response['Entries']}")
 
 
-@logger.inject_lambda_context
+@instrumented("notify")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_file(event)
     settings = load_settings(NotifySettings)

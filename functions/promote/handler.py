@@ -8,7 +8,7 @@ from pydantic import Field
 
 from common.aws import client
 from common.model import FileRef
-from common.observability import bind_file, logger
+from common.observability import bind_file, instrumented, logger
 from common.settings import EnvSettings, load_settings
 from common.storage import ObjectStore
 from promote.logic import promote
@@ -18,7 +18,7 @@ class PromoteSettings(EnvSettings):
     clean_bucket: str = Field(alias="CLEAN_BUCKET", min_length=1)
 
 
-@logger.inject_lambda_context
+@instrumented("promote")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_file(event)
     settings = load_settings(PromoteSettings)

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from common.aws import client
 from common.model import FileRef
-from common.observability import bind_file, logger
+from common.observability import bind_file, instrumented, logger
 from common.settings import EnvSettings, load_settings
 from common.storage import ObjectStore
 from promote.logic import quarantine
@@ -18,7 +18,7 @@ class QuarantineSettings(EnvSettings):
     quarantine_bucket: str = Field(alias="QUARANTINE_BUCKET", min_length=1)
 
 
-@logger.inject_lambda_context
+@instrumented("quarantine")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_file(event)
     settings = load_settings(QuarantineSettings)

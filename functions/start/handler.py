@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from common.aws import client, error_code
-from common.observability import logger
+from common.observability import instrumented, logger
 from common.settings import EnvSettings, load_settings
 from start.logic import parse_message_body, start_request
 
@@ -17,7 +17,7 @@ class StartSettings(EnvSettings):
     state_machine_arn: str = Field(alias="STATE_MACHINE_ARN", min_length=1)
 
 
-@logger.inject_lambda_context
+@instrumented("start")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = load_settings(StartSettings)
     stepfunctions = client("stepfunctions")
