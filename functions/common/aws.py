@@ -9,13 +9,16 @@ from botocore.config import Config
 
 # Standard mode retries throttling and transient errors with backoff before a domain error surfaces.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
+# botocore still presigns us-east-1 URLs with SigV2, which S3 refuses for buckets created since 2020.
+_S3_CONFIG = _CLIENT_CONFIG.merge(Config(signature_version="s3v4"))
 
 
 @cache
 def client(service: str) -> Any:
     import boto3  # deferred: boto3's import costs ~100 ms of cold start in the API functions
 
-    return boto3.session.Session().client(service, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+    config = _S3_CONFIG if service == "s3" else _CLIENT_CONFIG
+    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:

@@ -185,9 +185,7 @@ class ObjectStore:
                 deleted += len(keys)
         return deleted
 
-    def presign_get(
-        self, bucket: str, key: str, expires_in: int, content_type: str, disposition: str
-    ) -> str:
+    def presign_get(self, bucket: str, key: str, expires_in: int, content_type: str, disposition: str) -> str:
         return str(
             self._s3.generate_presigned_url(
                 "get_object",

@@ -1,0 +1,266 @@
+"""Start a real clamd on 127.0.0.1 with a locally generated signature database (tests, `filepipe local`)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+NOT_INSTALLED = "ClamAV not installed; scans fail closed"
+SIGNATURE_NAME = "Filepipe.Test.EICAR"
+DEBIAN_CLAMD = "/usr/sbin/clamd"
+
+_STREAM_LIMIT_CAP = 4 * 1024**3 - 1  # clamd's INSTREAM length is a 32-bit quantity
+_ENGINE_FILE_CAP = 2_147_483_645  # clamd clamps MaxFileSize to this; nothing of 2 GiB is scanned
+_CONTAINER_FLEVEL = 90  # older than any ClamAV 1.x engine, so clamd never calls itself outdated
+
+
+def eicar_bytes() -> bytes:
+    """The EICAR anti-virus test file, assembled here so this source never holds it in one piece."""
+    return b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS" + b"-TEST-FILE!$H+H*"
+
+
+def signature_files() -> dict[str, bytes]:
+    """A body signature (matches EICAR anywhere, also inside archives) and a whole-file hash signature."""
+    eicar = eicar_bytes()
+    body = f"{SIGNATURE_NAME}-Body:0:*:{eicar.hex()}\n".encode()
+    whole_file = f"{hashlib.md5(eicar).hexdigest()}:{len(eicar)}:{SIGNATURE_NAME}-File\n".encode()  # noqa: S324
+    return {"daily.ndb": body, "daily.hdb": whole_file}
+
+
+def build_database_container(built_at: datetime, version: int = 1) -> bytes:
+    """An unsigned ClamAV database container (``daily.cud``) holding :func:`signature_files`.
+
+    clamd reports a database version and build time (the ``VERSION`` command) only for a ``daily``
+    container; plain ``.ndb``/``.hdb`` files carry no date. Packing the local signatures the way
+    freshclam's ``daily.cvd`` is packed lets the scanner apply one freshness rule everywhere.
+    """
+    files = signature_files()
+    stamp = int(built_at.timestamp())
+    header_fields = (
+        f"{built_at.astimezone(UTC):%d %b %Y %H-%M +0000}",
+        str(version),
+        str(len(files)),
+        str(_CONTAINER_FLEVEL),
+    )
+    # The inner header repeats the outer one; its checksum and signature fields are not used.
+    info_lines = [":".join(("ClamAV-VDB", *header_fields, "-", "-", "filepipe", str(stamp)))]
+    info_lines += [f"{name}:{len(data)}:{hashlib.sha256(data).hexdigest()}" for name, data in files.items()]
+    members = {"daily.info": ("\n".join(info_lines) + "\n").encode(), **files}
+
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            member.mtime = stamp
+            tar.addfile(member, io.BytesIO(data))
+    body = archive.getvalue()
+    digest = hashlib.md5(body).hexdigest()  # noqa: S324 - the container format's own checksum field
+    header = ":".join(("ClamAV-VDB", *header_fields, digest, "unsigned", "filepipe", str(stamp)))
+    return header.encode().ljust(512, b" ") + body
+
+
+def write_signature_database(
+    directory: Path, built_at: datetime | None = None, *, dated: bool = True
+) -> Path:
+    """Write the local database into ``directory``: ``daily.cud`` (dated) or bare ``.ndb``/``.hdb`` files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in ("daily.cud", *signature_files()):
+        (directory / stale).unlink(missing_ok=True)
+    if not dated:
+        for name, data in signature_files().items():
+            (directory / name).write_bytes(data)
+        return directory / "daily.ndb"
+    container = directory / "daily.cud"
+    partial = (
+        directory / "daily.cud.partial"
+    )  # clamd only loads known suffixes, so a half-written file is ignored
+    partial.write_bytes(build_database_container(built_at or datetime.now(UTC)))
+    partial.replace(container)
+    return container
+
+
+def clamd_limit_settings(max_bytes: int) -> dict[str, int]:
+    """StreamMaxLength, MaxScanSize and MaxFileSize for files up to ``max_bytes``.
+
+    MaxScanSize counts a file plus everything extracted from it, hence twice the file limit. MaxFileSize
+    equals it because ClamAV's zip reader silently scans only the first MaxFileSize bytes of a larger
+    member; with the two equal, such a member always overruns MaxScanSize, which AlertExceedsMax reports.
+    """
+    scan_budget = min(2 * max_bytes, _ENGINE_FILE_CAP)
+    return {
+        "StreamMaxLength": min(max_bytes, _STREAM_LIMIT_CAP),
+        "MaxScanSize": scan_budget,
+        "MaxFileSize": scan_budget,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class ClamdStartError(RuntimeError):
+    """clamd could not be started or did not answer PING in time."""
+
+
+class LocalClamd:
+    """A clamd subprocess on 127.0.0.1 with the generated database; ``with LocalClamd(dir) as clamd``."""
+
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        max_bytes: int = 100 * 1024 * 1024,
+        built_at: datetime | None = None,
+        dated: bool = True,
+        startup_timeout: float = 20.0,
+        binary: str | None = None,
+    ) -> None:
+        self.work_dir = Path(work_dir)
+        self.max_bytes = max_bytes
+        self.built_at = built_at
+        self.dated = dated
+        self.startup_timeout = startup_timeout
+        self.binary = binary or self.find_binary()
+        self.database_dir = self.work_dir / "db"
+        self.config_path = self.work_dir / "clamd.conf"
+        self.log_path = self.work_dir / "clamd.log"
+        self.output_path = self.work_dir / "clamd.out"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+        self.startup_seconds: float | None = None
+
+    @staticmethod
+    def find_binary() -> str | None:
+        found = shutil.which("clamd")
+        if found:
+            return found
+        return DEBIAN_CLAMD if os.access(DEBIAN_CLAMD, os.X_OK) else None
+
+    @classmethod
+    def is_available(cls) -> bool:
+        return cls.find_binary() is not None
+
+    @property
+    def address(self) -> str:
+        if self._port is None or not self.running:
+            raise ClamdStartError("clamd is not running")
+        return f"tcp://127.0.0.1:{self._port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _write_config(self, port: int) -> None:
+        temp_dir = self.work_dir / "tmp"
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        settings: dict[str, object] = {
+            "TCPSocket": port,
+            "TCPAddr": "127.0.0.1",
+            "Foreground": "yes",
+            "DatabaseDirectory": self.database_dir,
+            "TemporaryDirectory": temp_dir,
+            "LogFile": self.log_path,
+            "LogTime": "yes",
+            # Otherwise clamd answers OK for data it skipped at a limit; this way the reply names the limit.
+            "AlertExceedsMax": "yes",
+            **clamd_limit_settings(self.max_bytes),
+        }
+        self.config_path.write_text("".join(f"{name} {value}\n" for name, value in settings.items()))
+
+    def start(self) -> LocalClamd:
+        if self.running:
+            return self
+        if self.binary is None:
+            raise ClamdStartError(NOT_INSTALLED)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        write_signature_database(self.database_dir, self.built_at, dated=self.dated)
+        began = time.monotonic()
+        # Another process may take the probed port before clamd binds it; a fresh port fixes that.
+        for _attempt in range(3):
+            port = _free_port()
+            self._write_config(port)
+            if self._launch(port):
+                self.startup_seconds = time.monotonic() - began
+                return self
+        raise ClamdStartError(f"clamd did not start:\n{_tail(self.log_path)}\n{_tail(self.output_path)}")
+
+    def _launch(self, port: int) -> bool:
+        # clamd prints its database date in local time; UTC makes the VERSION reply unambiguous.
+        environment = {**os.environ, "TZ": "UTC"}
+        assert self.binary is not None
+        with self.output_path.open("ab") as output:
+            self._process = subprocess.Popen(  # noqa: S603 - fixed binary and arguments
+                [self.binary, "--config-file", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=environment,
+            )
+        self._port = port
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                return False
+            if self._answers_ping(port):
+                return True
+            time.sleep(0.01)
+        self.stop()
+        raise ClamdStartError(f"clamd did not answer PING within {self.startup_timeout} s")
+
+    @staticmethod
+    def _answers_ping(port: int) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0) as connection:
+                connection.sendall(b"zPING\0")
+                return connection.recv(16).rstrip(b"\0") == b"PONG"
+        except OSError:
+            return False
+
+    def refresh_definitions(self, built_at: datetime | None = None) -> None:
+        """Rebuild the database with a new build time and have clamd reload it (long-running local stacks)."""
+        write_signature_database(self.database_dir, built_at, dated=self.dated)
+        if self._port is not None and self.running:
+            with socket.create_connection(("127.0.0.1", self._port), timeout=5.0) as connection:
+                connection.sendall(b"zRELOAD\0")
+                connection.recv(32)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+    def __enter__(self) -> LocalClamd:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
