@@ -11,11 +11,11 @@ PORT ?= 8000
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml $(wildcard frontend/package-lock.json)
+$(STAMP): pyproject.toml $(wildcard tests/browser/package-lock.json)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
-	if [ -f frontend/package-lock.json ]; then (cd frontend && npm ci --silent --no-audit --no-fund); fi
+	cd tests/browser && npm ci --silent --no-audit --no-fund
 	touch $(STAMP)
 
 # Debian packages the product and its tests use: clamd for scanning, chromium for browser tests.
@@ -47,4 +47,4 @@ bench: install system-packages
 	$(BIN)/python -m filepipe.bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache frontend/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules

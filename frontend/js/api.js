@@ -1,0 +1,123 @@
+// The HTTP API client: bearer token, JSON bodies, and the API's {"error": {code, message}} answers.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const STATUS_MESSAGES = {
+  401: "Your session has ended. Sign in again.",
+  403: "You are not allowed to do that.",
+  404: "Not found. It may have been deleted.",
+  409: "That can't be done right now.",
+  413: "The file is too large.",
+  429: "Too many requests. Wait a moment and try again.",
+};
+
+/** Read an error answer; the API's own message wins over the generic one for its status. */
+export async function errorFromResponse(response) {
+  const data = await response.json().catch(() => null);
+  const error = data && typeof data.error === "object" ? data.error : data || {};
+  const message =
+    (typeof error.message === "string" && error.message) ||
+    (typeof data?.message === "string" && data.message) ||
+    STATUS_MESSAGES[response.status] ||
+    (response.status >= 500 ? "The service had a problem. Try again in a moment." : `Request failed (HTTP ${response.status}).`);
+  return new ApiError(response.status, error.code || `HTTP${response.status}`, message);
+}
+
+export class Api {
+  /** `auth` is null for the public share routes, which take no token. */
+  constructor(baseUrl, auth = null) {
+    this.baseUrl = baseUrl;
+    this.auth = auth;
+  }
+
+  async request(method, path, body) {
+    const send = async () => {
+      const headers = { Accept: "application/json" };
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      if (this.auth) headers.Authorization = `Bearer ${await this.auth.idToken()}`;
+      try {
+        return await fetch(this.baseUrl + path, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      } catch {
+        throw new ApiError(0, "NetworkError", "Can't reach the service. Check your connection.");
+      }
+    };
+    let response = await send();
+    if (response.status === 401 && this.auth) {
+      // The token may have been revoked or expired early: one refresh, one retry, then sign out.
+      try {
+        await this.auth.refresh();
+      } catch {
+        throw new ApiError(401, "Unauthorized", STATUS_MESSAGES[401]);
+      }
+      response = await send();
+      if (response.status === 401) {
+        this.auth.signOut(STATUS_MESSAGES[401]);
+        throw new ApiError(401, "Unauthorized", STATUS_MESSAGES[401]);
+      }
+    }
+    if (!response.ok) throw await errorFromResponse(response);
+    if (response.status === 204) return null;
+    const text = await response.text();
+    return text ? JSON.parse(text) : null;
+  }
+
+  get(path) {
+    return this.request("GET", path);
+  }
+
+  post(path, body = {}) {
+    return this.request("POST", path, body);
+  }
+
+  delete(path) {
+    return this.request("DELETE", path);
+  }
+
+  // Routes, one place so a path change touches one line.
+  listFiles(nextToken) {
+    return this.get(`/files${nextToken ? `?nextToken=${encodeURIComponent(nextToken)}` : ""}`);
+  }
+  getFile(fileId) {
+    return this.get(`/files/${encodeURIComponent(fileId)}`);
+  }
+  deleteFile(fileId) {
+    return this.delete(`/files/${encodeURIComponent(fileId)}`);
+  }
+  createUpload(name, size, contentType) {
+    return this.post("/uploads", { name, size, contentType });
+  }
+  completeUpload(fileId, uploadId, parts) {
+    return this.post(`/uploads/${encodeURIComponent(fileId)}/complete`, { uploadId, parts });
+  }
+  abortUpload(fileId) {
+    return this.delete(`/uploads/${encodeURIComponent(fileId)}`);
+  }
+  createShare(fileId, expiresInSeconds, maxDownloads) {
+    const body = { expiresInSeconds };
+    if (maxDownloads) body.maxDownloads = maxDownloads;
+    return this.post(`/files/${encodeURIComponent(fileId)}/shares`, body);
+  }
+  listShares(fileId) {
+    return this.get(`/files/${encodeURIComponent(fileId)}/shares`);
+  }
+  revokeShare(shareId) {
+    return this.delete(`/shares/${encodeURIComponent(shareId)}`);
+  }
+  getShare(token) {
+    return this.get(`/shares/${encodeURIComponent(token)}`);
+  }
+  downloadShare(token) {
+    return this.post(`/shares/${encodeURIComponent(token)}/download`);
+  }
+}
