@@ -13,7 +13,6 @@ from filepipe.template import Template, load_template
 from tests.stack import MOTO_CONFIG, REGION, StackFactory, StackFixture, reset_function_caches
 
 
-
 @pytest.fixture(scope="session")
 def template() -> Template:
     return load_template(region=REGION)

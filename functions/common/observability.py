@@ -30,6 +30,9 @@ def instrumented(step: str) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         def timed(event: Any, context: Any) -> Any:
             started = time.perf_counter()
+            # log_metrics does not clear what it skips publishing (POWERTOOLS_METRICS_DISABLED), and
+            # several handlers share one process locally: start each invocation from a clean set.
+            metrics.clear_metrics()
             metrics.add_dimension(name="step", value=step)
             try:
                 return handler(event, context)

@@ -1,0 +1,245 @@
+"""Lambda handler of the authenticated API: uploads, files and share management for the token's user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+
+from api.clock import Clock, utc_now
+from api.files import Files
+from api.gateway import (
+    JSON,
+    JWT_SECURITY,
+    build_resolver,
+    caller_email,
+    caller_id,
+    error_responses,
+    resolve,
+    success_response,
+)
+from api.ingest import IngestStore
+from api.models import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    CompleteUploadRequest,
+    CreateShareRequest,
+    CreateUploadRequest,
+    FileList,
+    FileView,
+    MultipartPlan,
+    ShareCreated,
+    ShareList,
+    UploadTicket,
+)
+from api.settings import ApiSettings
+from api.sharing import OwnerShares
+from api.uploads import UploadRules, Uploads
+from common.aws import client
+from common.observability import logger
+from common.settings import load_settings
+
+app = build_resolver()
+
+FileId = Annotated[str, Path(title="fileId", description="The file's id, as POST /uploads returned it.")]
+ShareToken = Annotated[
+    str, Path(title="token", description="The share token, or the shareId from GET /files/{fileId}/shares.")
+]
+
+
+@dataclass(frozen=True)
+class Services:
+    uploads: Uploads
+    files: Files
+    shares: OwnerShares
+
+
+def services(clock: Clock = utc_now) -> Services:
+    """Adapters over the cached boto3 clients; cheap enough to build per request."""
+    from common.records import FileRecords  # deferred: it imports boto3, which costs every cold start
+    from common.shares import ShareRecords
+
+    settings = load_settings(ApiSettings)
+    dynamodb = client("dynamodb")
+    records = FileRecords(dynamodb, settings.files_table)
+    shares = ShareRecords(dynamodb, settings.files_table)
+    ingest = IngestStore(client("s3"), settings.ingest_bucket)
+    rules = UploadRules(settings.max_file_bytes, settings.single_part_limit_bytes, settings.allowed_types)
+    return Services(
+        uploads=Uploads(records, ingest, rules, clock),
+        files=Files(records, shares, ingest, settings.clean_bucket, clock),
+        shares=OwnerShares(records, shares, settings.web_url, clock),
+    )
+
+
+@app.post(
+    "/uploads",
+    summary="Start an upload",
+    description=(
+        "Reserves a file id under the caller and returns a presigned POST (policy pins the key, "
+        "1..size bytes, the Content-Type, 15 minutes). Above the single-part limit it returns a "
+        "multipart plan with presigned part URLs instead."
+    ),
+    operation_id="createUpload",
+    tags=["uploads"],
+    security=JWT_SECURITY,
+    responses={
+        **success_response(201, "Upload URL (or multipart plan) issued.", UploadTicket | MultipartPlan),
+        **error_responses(400, 401, 415, 429),
+    },
+)
+def create_upload(request: Annotated[CreateUploadRequest, Body()]) -> Response[UploadTicket | MultipartPlan]:
+    owner_id = caller_id(app)
+    issued = services().uploads.create(owner_id, request, owner_email=caller_email(app))
+    logger.info(
+        "upload issued",
+        extra={"fileId": issued.fileId, "size": request.size, "multipart": isinstance(issued, MultipartPlan)},
+    )
+    return Response(201, JSON, issued)
+
+
+@app.post(
+    "/uploads/<fileId>/complete",
+    summary="Finish a multipart upload",
+    description="Joins the uploaded parts; they must add up to exactly the declared size.",
+    operation_id="completeUpload",
+    tags=["uploads"],
+    security=JWT_SECURITY,
+    responses={
+        **success_response(200, "The upload is complete; processing starts.", FileView),
+        **error_responses(400, 401, 404, 409, 415, 429),
+    },
+)
+def complete_upload(fileId: FileId, request: Annotated[CompleteUploadRequest, Body()]) -> FileView:
+    owner_id = caller_id(app)
+    completed = services().uploads.complete(owner_id, fileId, request)
+    logger.info("multipart upload completed", extra={"fileId": fileId, "parts": len(request.parts)})
+    return completed
+
+
+@app.delete(
+    "/uploads/<fileId>",
+    summary="Abort an upload",
+    description="Abandons an unfinished upload: its parts, any object already sent and its record.",
+    operation_id="abortUpload",
+    tags=["uploads"],
+    security=JWT_SECURITY,
+    responses={204: {"description": "Aborted."}, **error_responses(401, 404, 409, 429)},
+)
+def abort_upload(fileId: FileId) -> Response[None]:
+    owner_id = caller_id(app)
+    services().uploads.abort(owner_id, fileId)
+    logger.info("upload aborted", extra={"fileId": fileId})
+    return Response(204)
+
+
+@app.get(
+    "/files",
+    summary="List files",
+    description="The caller's files, newest first.",
+    operation_id="listFiles",
+    tags=["files"],
+    security=JWT_SECURITY,
+    responses={**success_response(200, "One page of files.", FileList), **error_responses(400, 401, 429)},
+)
+def list_files(
+    limit: Annotated[
+        int, Query(title="limit", ge=1, le=MAX_PAGE_SIZE, description="Page size.")
+    ] = DEFAULT_PAGE_SIZE,
+    nextToken: Annotated[
+        str | None, Query(title="nextToken", max_length=64, description="The nextToken of the previous page.")
+    ] = None,
+) -> FileList:
+    owner_id = caller_id(app)
+    return services().files.page(owner_id, limit, nextToken)
+
+
+@app.get(
+    "/files/<fileId>",
+    summary="Get a file",
+    description="The file, with short-lived download and thumbnail URLs when it is READY.",
+    operation_id="getFile",
+    tags=["files"],
+    security=JWT_SECURITY,
+    responses={**success_response(200, "The file.", FileView), **error_responses(401, 404, 429)},
+)
+def get_file(fileId: FileId) -> FileView:
+    owner_id = caller_id(app)
+    return services().files.get(owner_id, fileId)
+
+
+@app.delete(
+    "/files/<fileId>",
+    summary="Delete a file",
+    description="Removes the file's objects, thumbnails, record and share links.",
+    operation_id="deleteFile",
+    tags=["files"],
+    security=JWT_SECURITY,
+    responses={204: {"description": "Deleted."}, **error_responses(401, 404, 429)},
+)
+def delete_file(fileId: FileId) -> Response[None]:
+    owner_id = caller_id(app)
+    services().files.delete(owner_id, fileId)
+    logger.info("file deleted", extra={"fileId": fileId})
+    return Response(204)
+
+
+@app.post(
+    "/files/<fileId>/shares",
+    summary="Share a file",
+    description="A share link: 7 days by default, at most 30, optional download limit. READY files only.",
+    operation_id="createShare",
+    tags=["shares"],
+    security=JWT_SECURITY,
+    responses={
+        **success_response(201, "The link; its token is shown only this once.", ShareCreated),
+        **error_responses(400, 401, 404, 409, 415, 429),
+    },
+)
+def create_share(
+    fileId: FileId, request: Annotated[CreateShareRequest | None, Body()] = None
+) -> Response[ShareCreated]:
+    owner_id = caller_id(app)
+    created = services().shares.create(owner_id, fileId, request or CreateShareRequest())
+    logger.info("share created", extra={"fileId": fileId, "shareId": created.shareId})  # never the token
+    return Response(201, JSON, created)
+
+
+@app.get(
+    "/files/<fileId>/shares",
+    summary="List a file's shares",
+    operation_id="listShares",
+    tags=["shares"],
+    security=JWT_SECURITY,
+    responses={
+        **success_response(200, "The file's share links.", ShareList),
+        **error_responses(401, 404, 429),
+    },
+)
+def list_shares(fileId: FileId) -> ShareList:
+    owner_id = caller_id(app)
+    return services().shares.for_file(owner_id, fileId)
+
+
+@app.delete(
+    "/shares/<token>",
+    summary="Revoke a share",
+    description="Revokes a link by its token or by the shareId from the owner's list.",
+    operation_id="revokeShare",
+    tags=["shares"],
+    security=JWT_SECURITY,
+    responses={204: {"description": "Revoked."}, **error_responses(401, 404, 429)},
+)
+def revoke_share(token: ShareToken) -> Response[None]:
+    owner_id = caller_id(app)
+    services().shares.revoke(owner_id, token)
+    return Response(204)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    load_settings(ApiSettings)  # a bad deploy fails here, loudly, not as a route's 500
+    return resolve(app, event, context)
