@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -56,14 +57,22 @@ class LambdaRouter:
         if self._service_errors[spec.logical_id]:
             status, code = self._service_errors[spec.logical_id].pop(0)
             body = json.dumps({"Type": "User", "message": f"injected {code}"}).encode()
-            headers = {"Content-Type": "application/json", "x-amzn-ErrorType": code}
+            headers = {
+                "Content-Type": "application/json",
+                "x-amzn-ErrorType": code,
+                "x-amzn-RequestId": str(uuid.uuid4()),
+            }
             return AWSResponse(url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
         result = None
         if spec.logical_id in self._replacements:
             result = self._replacements[spec.logical_id](spec, event)
         if result is None:
             result = invoke_in_process(spec, event)
-        headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Amz-Executed-Version": "$LATEST",
+            "x-amzn-RequestId": str(uuid.uuid4()),
+        }
         if result.function_error:
             headers["X-Amz-Function-Error"] = result.function_error
         return AWSResponse(url, 200, headers, MockRawResponse(result.payload))  # type: ignore[arg-type]

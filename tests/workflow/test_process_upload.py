@@ -22,7 +22,7 @@ def _error_code(record: dict[str, Any]) -> str:
 
 
 def test_jpeg_becomes_ready_with_two_thumbnails(pipeline: Pipeline) -> None:
-    photo = images.jpeg(1600, 1200)
+    photo = images.jpeg((1600, 1200))
     ref, execution = pipeline.process(photo, name="holiday.jpg")
 
     assert execution["status"] == "SUCCEEDED"
@@ -58,7 +58,7 @@ def test_pdf_becomes_ready_without_thumbnails(pipeline: Pipeline) -> None:
 
 
 def test_executable_renamed_jpg_is_rejected(pipeline: Pipeline) -> None:
-    ref, execution = pipeline.process(images.windows_executable(), name="cat.jpg")
+    ref, execution = pipeline.process(images.exe(), name="cat.jpg")
 
     assert execution["status"] == "SUCCEEDED"  # a rejection is a successful outcome of the workflow
     record = pipeline.record(ref)
@@ -107,7 +107,7 @@ def _closed_port() -> int:
 
 def test_scanner_down_is_retried_then_failed_with_a_dlq_message(make_pipeline: PipelineFactory) -> None:
     pipeline = make_pipeline(ClamdAddress=f"tcp://127.0.0.1:{_closed_port()}")
-    ref, execution = pipeline.process(images.jpeg(64, 64))
+    ref, execution = pipeline.process(images.jpeg((64, 64)))
 
     assert execution["status"] == "FAILED"
     assert execution["error"] == "ScannerUnavailable"
@@ -121,7 +121,9 @@ def test_scanner_down_is_retried_then_failed_with_a_dlq_message(make_pipeline: P
     pipeline.publish_status_change(execution)
     messages = pipeline.dlq_messages()
     assert len(messages) == 1
-    assert messages[0]["executionName"] == ref.file_id
+    assert messages[0]["name"] == ref.file_id
+    assert messages[0]["executionArn"] == execution["executionArn"]
+    assert messages[0]["error"] == "ScannerUnavailable"
     assert messages[0]["status"] == "FAILED"
     assert json.loads(messages[0]["input"])["file"]["fileId"] == ref.file_id
 
@@ -148,7 +150,7 @@ def test_dynamodb_throttled_twice_still_ends_ready(pipeline: Pipeline) -> None:
 
     # The functions share the cached client, so the hook sees every record write they make.
     common.aws.client("dynamodb").meta.events.register_first("before-send.dynamodb.UpdateItem", throttle)
-    ref, execution = pipeline.process(images.jpeg(320, 240))
+    ref, execution = pipeline.process(images.jpeg((320, 240)))
 
     assert len(throttled) == 2
     assert execution["status"] == "SUCCEEDED"
@@ -158,7 +160,7 @@ def test_dynamodb_throttled_twice_still_ends_ready(pipeline: Pipeline) -> None:
 def test_the_same_event_twice_gives_one_run_one_record_one_thumbnail_set_one_email(
     pipeline: Pipeline,
 ) -> None:
-    ref = pipeline.upload(images.jpeg(800, 600))
+    ref = pipeline.upload(images.jpeg((800, 600)))
     [message] = pipeline.queued_start_messages()
     duplicate = dict(message, MessageId="duplicate-delivery")
 
@@ -175,7 +177,7 @@ def test_the_same_event_twice_gives_one_run_one_record_one_thumbnail_set_one_ema
 
 
 def test_a_replay_of_a_finished_file_changes_nothing(pipeline: Pipeline) -> None:
-    ref, first = pipeline.process(images.jpeg(300, 200))
+    ref, first = pipeline.process(images.jpeg((300, 200)))
     before = pipeline.record(ref)
 
     replay = pipeline.sfn.start_execution(
@@ -228,7 +230,7 @@ def test_png_decompression_bomb_is_rejected_with_bounded_memory(pipeline: Pipeli
 
 def test_transient_lambda_errors_are_retried(pipeline: Pipeline) -> None:
     pipeline.router.service_error("ValidateFunction", 429, "TooManyRequestsException", times=2)
-    ref, execution = pipeline.process(images.jpeg(200, 200))
+    ref, execution = pipeline.process(images.jpeg((200, 200)))
 
     assert execution["status"] == "SUCCEEDED"
     assert pipeline.router.calls["ValidateFunction"] == 3
@@ -240,7 +242,7 @@ def test_an_unknown_scan_verdict_fails_closed(pipeline: Pipeline) -> None:
     pipeline.router.replace(
         "ScanFunction", lambda spec, event: InvokeResult(json.dumps(verdict).encode(), None)
     )
-    ref, execution = pipeline.process(images.jpeg(200, 200))
+    ref, execution = pipeline.process(images.jpeg((200, 200)))
 
     assert execution["status"] == "FAILED"
     assert execution["error"] == "ScanIncomplete"
@@ -257,28 +259,30 @@ def _crash_when(outcome: str | None = None) -> Any:
     return replacement
 
 
-# Every Task state that catches States.ALL into "Record failure": (state, function, outcome filter, upload).
+# Every Task state that catches States.ALL into "Record failure", and where the original is then.
 CATCHING_STATES = [
-    ("Mark processing", "RecordFunction", "PROCESSING", "jpeg"),
-    ("Validate file", "ValidateFunction", None, "jpeg"),
-    ("Scan for malware", "ScanFunction", None, "jpeg"),
-    ("Make thumbnails", "ThumbnailsFunction", None, "jpeg"),
-    ("Extract metadata", "MetadataFunction", None, "jpeg"),
-    ("Promote original", "PromoteFunction", None, "jpeg"),
-    ("Record ready", "RecordFunction", "READY", "jpeg"),
-    ("Record rejection", "RecordFunction", "REJECTED", "exe"),
-    ("Quarantine file", "QuarantineFunction", None, "eicar"),
-    ("Record quarantine", "RecordFunction", "QUARANTINED", "eicar"),
+    ("Mark processing", "RecordFunction", "PROCESSING", "jpeg", "ingest"),
+    ("Validate file", "ValidateFunction", None, "jpeg", "ingest"),
+    ("Scan for malware", "ScanFunction", None, "jpeg", "ingest"),
+    ("Make thumbnails", "ThumbnailsFunction", None, "jpeg", "ingest"),
+    ("Extract metadata", "MetadataFunction", None, "jpeg", "ingest"),
+    ("Promote original", "PromoteFunction", None, "jpeg", "ingest"),
+    ("Record ready", "RecordFunction", "READY", "jpeg", "ingest and files"),
+    ("Record rejection", "RecordFunction", "REJECTED", "exe", "ingest"),
+    ("Quarantine file", "QuarantineFunction", None, "eicar", "ingest"),
+    ("Record quarantine", "RecordFunction", "QUARANTINED", "eicar", "quarantine"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("state", "function", "outcome", "upload"), CATCHING_STATES, ids=[s[0] for s in CATCHING_STATES]
+    ("state", "function", "outcome", "upload", "original"),
+    CATCHING_STATES,
+    ids=[s[0] for s in CATCHING_STATES],
 )
 def test_an_unexpected_error_in_a_step_records_failed_and_fails_the_run(
-    pipeline: Pipeline, state: str, function: str, outcome: str | None, upload: str
+    pipeline: Pipeline, state: str, function: str, outcome: str | None, upload: str, original: str
 ) -> None:
-    data = {"jpeg": images.jpeg(100, 100), "exe": images.windows_executable(), "eicar": eicar_bytes()}[upload]
+    data = {"jpeg": images.jpeg((100, 100)), "exe": images.exe(), "eicar": eicar_bytes()}[upload]
     pipeline.router.replace(function, _crash_when(outcome))
     ref, execution = pipeline.process(data)
 
@@ -287,13 +291,16 @@ def test_an_unexpected_error_in_a_step_records_failed_and_fails_the_run(
     record = pipeline.record(ref)
     assert record["status"] == "FAILED"
     assert record["error"] == {"code": "RuntimeError", "message": "injected crash"}
-    assert pipeline.keys(pipeline.clean, f"files/{ref.owner_id}/{ref.file_id}/original") == []
-    assert pipeline.ingest_versions(ref) == [ref.version]
+    # Nothing is lost: the original is where the failed step left it, and never served (not READY).
+    assert (pipeline.ingest_versions(ref) == [ref.version]) == ("ingest" in original)
+    promoted = pipeline.keys(pipeline.clean, f"files/{ref.owner_id}/{ref.file_id}/original")
+    assert bool(promoted) == ("files" in original)
+    assert bool(pipeline.keys(pipeline.quarantine)) == (original == "quarantine")
 
 
 def test_a_failed_notification_fails_the_run_and_keeps_the_outcome(pipeline: Pipeline) -> None:
     pipeline.router.replace("NotifyFunction", _crash_when())
-    ref, execution = pipeline.process(images.jpeg(100, 100))
+    ref, execution = pipeline.process(images.jpeg((100, 100)))
 
     assert execution["status"] == "FAILED"
     assert pipeline.record(ref)["status"] == "READY"  # the file is fine; only the message is owed
@@ -302,7 +309,7 @@ def test_a_failed_notification_fails_the_run_and_keeps_the_outcome(pipeline: Pip
 def test_when_recording_the_failure_fails_the_run_still_fails(pipeline: Pipeline) -> None:
     pipeline.router.replace("PromoteFunction", _crash_when())
     pipeline.router.replace("RecordFunction", _crash_when("FAILED"))
-    ref, execution = pipeline.process(images.jpeg(100, 100))
+    ref, execution = pipeline.process(images.jpeg((100, 100)))
 
     assert execution["status"] == "FAILED"
     assert execution["error"] == "RuntimeError"
