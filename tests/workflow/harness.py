@@ -17,6 +17,7 @@ from moto.core.botocore_stubber import MockRawResponse
 from common.model import FileRef, ingest_key, new_file_id
 from common.records import FileRecords, now_iso
 from filepipe.lambdas import InvokeResult, invoke_in_process
+from filepipe.local.events import execution_status_event, target_input
 from filepipe.provision import FunctionSpec, Stack
 from tests.stack import REGION, StackFixture
 
@@ -207,30 +208,35 @@ class Pipeline:
         return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
 
     def publish_status_change(self, execution: dict[str, Any]) -> None:
-        """What Step Functions puts on the default bus when a run ends (moto does not emit it)."""
-        detail = {
-            "executionArn": execution["executionArn"],
-            "stateMachineArn": execution["stateMachineArn"],
-            "name": execution["name"],
-            "status": execution["status"],
-            "startDate": int(execution["startDate"].timestamp() * 1000),
-            "stopDate": int(execution["stopDate"].timestamp() * 1000),
-            "input": execution.get("input"),
-            "output": execution.get("output"),
-            "error": execution.get("error"),
-            "cause": execution.get("cause"),
-        }
-        response = self.stack.client("events").put_events(
-            Entries=[
-                {
-                    "Source": "aws.states",
-                    "DetailType": "Step Functions Execution Status Change",
-                    "Detail": json.dumps(detail),
-                    "Resources": [execution["executionArn"]],
-                }
-            ]
+        """Deliver the status-change event Step Functions emits when a run ends to the template's rules.
+
+        moto neither emits this event nor applies a target's InputPath, so the delivery goes through
+        the local runtime's EventBridge emulation, reading each rule and target back from the stack.
+        """
+        from moto.events.models import EventPattern
+
+        event = execution_status_event(
+            execution_arn=execution["executionArn"],
+            state_machine_arn=execution["stateMachineArn"],
+            name=execution["name"],
+            status=execution["status"],
+            start_date=execution["startDate"],
+            stop_date=execution.get("stopDate"),
+            input_text=execution.get("input", "{}"),
+            output_text=execution.get("output"),
+            error=execution.get("error"),
+            cause=execution.get("cause"),
+            account=execution["executionArn"].split(":")[4],
+            region=REGION,
         )
-        assert response["FailedEntryCount"] == 0
+        events = self.stack.client("events")
+        for rule in events.list_rules()["Rules"]:
+            if not EventPattern.load(rule.get("EventPattern")).matches_event(event):
+                continue
+            for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
+                body = target_input(target, event, rule["Arn"], rule["Name"])
+                queue = self.sqs.get_queue_url(QueueName=target["Arn"].split(":")[-1])["QueueUrl"]
+                self.sqs.send_message(QueueUrl=queue, MessageBody=body)
 
     def dlq_messages(self) -> list[dict[str, Any]]:
         url = self.stack.physical("FailedExecutionsQueue")

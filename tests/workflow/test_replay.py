@@ -18,7 +18,7 @@ from filepipe.clamd import LocalClamd
 from filepipe.lambdas import InvokeResult
 from filepipe.ops.audit import AuditLog
 from filepipe.ops.cli import main
-from filepipe.ops.replay import Action, Outcome, Replayer, ReplayOptions
+from filepipe.ops.replay import Action, Replayer, ReplayOptions
 from filepipe.ops.target import (
     FAILED_EXECUTIONS_QUEUE_URL,
     FILES_TABLE_NAME,
@@ -172,8 +172,8 @@ def test_clamd_down_fails_the_upload_and_replay_after_it_returns_brings_it_to_re
     assert execution["status"] == "FAILED"
     assert execution["error"] == "ScannerUnavailable"
     pipeline.publish_status_change(execution)
-    [body] = [json.loads(body) for body in _visible_bodies(pipeline, "FailedExecutionsQueue")]
-    message = body.get("detail", body)  # moto ignores the target's InputPath and sends the whole event
+    [message] = [json.loads(body) for body in _visible_bodies(pipeline, "FailedExecutionsQueue")]
+    assert "detail" not in message  # the target's InputPath passes the event's detail only
     assert (message["name"], message["status"], message["error"]) == (
         ref.file_id,
         "FAILED",
@@ -517,26 +517,24 @@ def test_redrive_where_the_service_allows_it_else_a_new_run(
         assert pipeline.wait(f"{ref.file_id}-replay-1")["status"] == "SUCCEEDED"
 
 
-def test_a_run_that_ended_in_the_fail_state_is_never_redriven(pipeline: Pipeline) -> None:
+def test_no_redrive_for_a_run_that_reached_the_fail_state_nor_on_the_local_runtime(
+    pipeline: Pipeline,
+) -> None:
     scan = Switch(pipeline)
-    ref, _ = _failed_upload(pipeline)
+    at_fail_state, _ = _failed_upload(pipeline)  # moto's real history: it ended in "Processing failed"
+    stopped_in_task, _ = _failed_upload(pipeline)
     scan.on = False
-    stepfunctions = Redrivable(pipeline.sfn, None, True)
-    stepfunctions.get_execution_history = pipeline.sfn.get_execution_history  # type: ignore[method-assign]
+    real_history = Redrivable(pipeline.sfn, None, True)
+    real_history.get_execution_history = pipeline.sfn.get_execution_history  # type: ignore[method-assign]
+    redrivable = Redrivable(pipeline.sfn, None, True)
 
-    [outcome] = _replayer(pipeline, stepfunctions=stepfunctions).run(_options())
+    [first] = _replayer(pipeline, real_history).run(_options(file_id=at_fail_state.file_id))
+    [second] = _replayer(pipeline, redrivable, supports_redrive=False).run(
+        _options(file_id=stopped_in_task.file_id)
+    )
 
-    assert (outcome.action, outcome.execution) == (Action.START, f"{ref.file_id}-replay-1")
-    assert stepfunctions.redriven == []
-
-
-def test_the_local_runtime_never_asks_for_a_redrive(pipeline: Pipeline) -> None:
-    scan = Switch(pipeline)
-    ref, _ = _failed_upload(pipeline)
-    scan.on = False
-    stepfunctions = Redrivable(pipeline.sfn, None, True)
-
-    outcomes: list[Outcome] = _replayer(pipeline, stepfunctions, supports_redrive=False).run(_options())
-
-    assert [(o.action, o.execution) for o in outcomes] == [(Action.START, f"{ref.file_id}-replay-1")]
-    assert stepfunctions.redriven == []
+    assert (first.action, first.execution) == (Action.START, f"{at_fail_state.file_id}-replay-1")
+    assert (second.action, second.execution) == (Action.START, f"{stopped_in_task.file_id}-replay-1")
+    assert real_history.redriven == redrivable.redriven == []
+    for ref in (at_fail_state, stopped_in_task):
+        assert pipeline.wait(f"{ref.file_id}-replay-1")["status"] == "SUCCEEDED"
