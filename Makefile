@@ -7,7 +7,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := clamav clamav-daemon chromium
 PORT ?= 8000
 
-.PHONY: install system-packages local test lint typecheck unit bench clean
+STACK ?= filepipe
+SENDER_EMAIL ?= filepipe@example.com
+# sam builds python3.12 functions with a 3.12 interpreter first on PATH (pyenv's, when present).
+PY312_BIN := $(shell pyenv prefix 3.12.1 2>/dev/null | sed 's|$$|/bin|' || dirname "$$(command -v python3.12)")
+
+.PHONY: install system-packages local test lint typecheck unit bench deploy clean
 
 install: $(STAMP)
 
@@ -45,6 +50,15 @@ test: install system-packages lint typecheck
 
 bench: install system-packages
 	$(BIN)/python -m filepipe.bench
+
+# Deploy to the AWS account of the current credentials, then publish the web UI with its config.json.
+# The ClamAV layer is built from Amazon Linux packages: run on Amazon Linux 2023 or add --use-container.
+deploy: install
+	$(BIN)/python -m pip install --quiet -e ".[deploy]"
+	PATH="$(PY312_BIN):$$PATH" $(BIN)/sam build $(SAM_BUILD_FLAGS)
+	$(BIN)/sam deploy --stack-name $(STACK) --resolve-s3 --no-fail-on-empty-changeset \
+	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides SenderEmail=$(SENDER_EMAIL)
+	$(BIN)/python -m filepipe.site --stack $(STACK)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules
