@@ -1,0 +1,1 @@
+"""The thumbnails step: a WebP thumbnail set for each image upload."""

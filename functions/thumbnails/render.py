@@ -1,0 +1,200 @@
+"""One decode, a set of WebP thumbnails: JPEGs downscaled while decoding; upright, sRGB, no metadata."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO
+
+from PIL import ExifTags, Image, ImageFile
+
+from common.errors import FileRejected
+from thumbnails.quality import REDUCING_GAP, WEBP_METHOD, WEBP_QUALITY
+
+# The Pillow plugin for each type we make thumbnails of; other image types (HEIC) get none.
+RENDERABLE_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
+
+RESAMPLE = Image.Resampling.LANCZOS  # Lanczos-3, as pyvips' thumbnail uses
+
+_TRANSPOSE_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Below this many source pixels a resize is too quick to be worth splitting between threads.
+PARALLEL_RESIZE_MIN_PIXELS = 1_000_000
+# Modes resampled as they are (alpha modes are premultiplied per call, which bands would repeat).
+_BAND_MODES = frozenset({"L", "RGB", "CMYK"})
+# Modes Pillow resamples directly (with premultiplied alpha for LA/RGBA); others are converted first.
+_RESIZABLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "I"})
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    size: int  # the bounding square the thumbnail was made for
+    width: int
+    height: int
+    data: bytes
+
+
+@contextmanager
+def _pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Pillow refuses, rather than warns about, images above ``max_pixels`` while this is active."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def fit_within(size: tuple[int, int], box: int) -> tuple[int, int]:
+    """``size`` scaled to fit a ``box`` x ``box`` square, never enlarged."""
+    width, height = size
+    longest = max(width, height)
+    if longest <= box:
+        return width, height
+    scale = box / longest
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def render_thumbnails(
+    source: IO[bytes], sizes: Sequence[int], max_pixels: int, formats: Sequence[str] | None = None
+) -> list[Thumbnail]:
+    """Thumbnails of the first frame of the image in ``source``, one per size, smallest first.
+
+    The image is decoded once, at the smallest JPEG DCT scale that still covers the largest size; each
+    smaller thumbnail is resampled from the previous one. EXIF orientation is applied after resampling
+    (where it is cheap) and every thumbnail is written without EXIF, XMP or ICC data.
+    """
+    with _pixel_limit(max_pixels):
+        try:
+            image = Image.open(source, formats=list(formats) if formats is not None else None)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise FileRejected(f"image has more than {max_pixels} pixels", code="IMAGE_TOO_LARGE") from error
+        with image:
+            return _render(image, sorted(set(sizes), reverse=True))
+
+
+def _render(image: ImageFile.ImageFile, sizes: list[int]) -> list[Thumbnail]:
+    original_size = image.size
+    largest = fit_within(original_size, sizes[0])
+    box: tuple[float, float, float, float] | None = None
+    if image.format == "JPEG":
+        drafted = image.draft(image.mode, largest)
+        if drafted is not None:
+            box = drafted[1]
+    # A second thread takes work Pillow does without the GIL (resampling, WebP encoding): half of a large
+    # resize, and each thumbnail's encoding while the next one is resampled. On one vCPU it interleaves.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnail") as helper:
+        current = _resizable(image)
+        # Read once the image is decoded: a PNG's eXIf chunk may follow the pixel data.
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+        icc_profile = image.info.get("icc_profile")
+        encodings = []
+        for size in sizes:
+            dimensions = fit_within(original_size, size)
+            if current.size != dimensions:
+                current = _resize(current, dimensions, box, helper)
+            box = None  # the DCT-scaled box applies to the decoded image only
+            output = _upright(_display_ready(current, icc_profile), orientation)
+            encodings.append((size, output.size, helper.submit(_webp, output)))
+        thumbnails = [
+            Thumbnail(size, width, height, data.result()) for size, (width, height), data in encodings
+        ]
+    return thumbnails[::-1]
+
+
+def _resize(
+    image: Image.Image,
+    size: tuple[int, int],
+    box: tuple[float, float, float, float] | None,
+    helper: ThreadPoolExecutor,
+) -> Image.Image:
+    """Pillow's resize; a large one without a box pre-reduction is split in two bands, one per thread."""
+    box = box or (0.0, 0.0, float(image.width), float(image.height))
+    scale_x, scale_y = (box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1]
+    if (
+        image.width * image.height < PARALLEL_RESIZE_MIN_PIXELS
+        or image.mode not in _BAND_MODES
+        or scale_x >= 2 * REDUCING_GAP
+        or scale_y >= 2 * REDUCING_GAP
+    ):
+        return image.resize(size, RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
+    # Bands that read their source rows through the box: Lanczos sees the same neighbours either way.
+    split = size[1] // 2
+    middle = box[1] + split * scale_y
+    top = helper.submit(image.resize, (size[0], split), RESAMPLE, (box[0], box[1], box[2], middle))
+    bottom = image.resize((size[0], size[1] - split), RESAMPLE, box=(box[0], middle, box[2], box[3]))
+    result = Image.new(image.mode, size)
+    result.paste(top.result(), (0, 0))
+    result.paste(bottom, (0, split))
+    return result
+
+
+def _webp(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    # No exif/icc_profile/xmp arguments: the WebP is written with none of the source's metadata.
+    image.save(buffer, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
+    return buffer.getvalue()
+
+
+def _resizable(image: Image.Image) -> Image.Image:
+    """The decoded first frame in a mode Pillow resamples correctly."""
+    mode = image.mode
+    if mode in ("L", "RGB") and "transparency" in image.info:
+        return image.convert("RGBA")  # a tRNS colour key: that colour is transparent
+    if mode in _RESIZABLE_MODES:
+        image.load()
+        return image
+    if mode.startswith("I;16"):
+        return image.convert("I")  # 16-bit grey resampled at full depth; scaled to 8 bits at the end
+    if mode == "1":
+        return image.convert("L")
+    # Palette (GIF, PNG), RGBX, YCbCr, LAB, HSV, ...: keep transparency when there is any.
+    return image.convert("RGBA" if image.has_transparency_data else "RGB")
+
+
+def _display_ready(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """RGB or RGBA in sRGB, the only modes WebP stores."""
+    if image.mode == "I":
+        # 16-bit samples (0..65535) to 8 bits; a plain convert would clip everything above 255.
+        return image.point(lambda value: value / 256).convert("L").convert("RGB")
+    if icc_profile and image.mode in ("RGB", "RGBA", "CMYK"):
+        converted = _to_srgb(image, icc_profile)
+        if converted is not None:
+            return converted
+    if image.mode in ("RGB", "RGBA"):
+        return image
+    if image.mode == "LA":
+        return image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def _to_srgb(image: Image.Image, icc_profile: bytes) -> Image.Image | None:
+    """Colours converted from the embedded profile, since the profile itself is not kept; None if unusable."""
+    from PIL import ImageCms  # only images that carry a profile pay for LittleCMS
+
+    output_mode = "RGBA" if image.mode == "RGBA" else "RGB"
+    try:
+        source_profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+        return ImageCms.profileToProfile(
+            image, source_profile, ImageCms.createProfile("sRGB"), outputMode=output_mode
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
+
+
+def _upright(image: Image.Image, orientation: object) -> Image.Image:
+    method = _TRANSPOSE_FOR_ORIENTATION.get(orientation) if isinstance(orientation, int) else None
+    return image.transpose(method) if method is not None else image

@@ -1,0 +1,51 @@
+"""Lambda handler for the validate step: wires S3 and settings to ``validate.logic``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import Field, field_validator
+
+from common.aws import client
+from common.errors import FileRejected
+from common.filetypes import parse_allowed
+from common.model import FileRef
+from common.observability import bind_file, instrumented, logger, metrics
+from common.settings import EnvSettings, load_settings
+from common.storage import ObjectStore
+from validate.logic import DEFAULT_MAX_IMAGE_PIXELS, ValidationRules, validate_upload
+
+
+class ValidateSettings(EnvSettings):
+    ingest_bucket: str = Field(alias="INGEST_BUCKET", min_length=1)
+    max_file_bytes: int = Field(alias="MAX_FILE_BYTES", gt=0)
+    allowed_types: frozenset[str] = Field(alias="ALLOWED_TYPES")
+    max_image_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, alias="MAX_IMAGE_PIXELS", gt=0)
+
+    @field_validator("allowed_types", mode="before")
+    @classmethod
+    def _parse_allowed(cls, value: object) -> object:
+        return parse_allowed(value) if isinstance(value, str) else value
+
+
+@instrumented("validate")
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    bind_file(event)
+    settings = load_settings(ValidateSettings)
+    ref = FileRef.from_state(event)
+    if ref.bucket != settings.ingest_bucket:
+        raise ValueError(f"validate reads uploads from {settings.ingest_bucket} only, not {ref.bucket}")
+    rules = ValidationRules(
+        max_file_bytes=settings.max_file_bytes,
+        allowed_types=settings.allowed_types,
+        max_image_pixels=settings.max_image_pixels,
+    )
+    try:
+        validation = validate_upload(ObjectStore(client("s3")), ref, rules)
+    except FileRejected as rejection:
+        logger.info("file rejected", extra={"code": rejection.code, "reason": rejection.message})
+        metrics.add_metric(name="FilesRejected", unit=MetricUnit.Count, value=1)
+        raise
+    logger.info("file accepted", extra=validation.to_state())
+    return validation.to_state()
