@@ -18,7 +18,9 @@ NO_CACHE = "no-cache, max-age=0"
 SHORT_CACHE = "public, max-age=300"
 
 
-def site_config(outputs: Mapping[str, Any], region: str, cognito_endpoint: str | None = None) -> dict[str, Any]:
+def site_config(
+    outputs: Mapping[str, Any], region: str, cognito_endpoint: str | None = None
+) -> dict[str, Any]:
     """What the web UI reads from /config.json, the same on AWS and locally."""
     allowed = str(outputs.get("AllowedTypes", ""))
     return {
@@ -44,7 +46,9 @@ def publish(s3: Any, bucket: str, config: Mapping[str, Any], frontend: Path = FR
         key = path.relative_to(frontend).as_posix()
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         cache = NO_CACHE if key == "index.html" else SHORT_CACHE
-        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=content_type, CacheControl=cache)
+        s3.put_object(
+            Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=content_type, CacheControl=cache
+        )
         keys.append(key)
     s3.put_object(
         Bucket=bucket,

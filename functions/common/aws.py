@@ -18,7 +18,7 @@ def client(service: str) -> Any:
     import boto3  # deferred: boto3's import costs ~100 ms of cold start in the API functions
 
     config = _S3_CONFIG if service == "s3" else _CLIENT_CONFIG
-    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    return boto3.session.Session().client(service, config=config)
 
 
 def reset_clients() -> None:

@@ -69,7 +69,8 @@ def test_every_resource_has_a_comment() -> None:
 def test_functions_use_a_supported_python_runtime(template: Template) -> None:
     for name, resource in template.of_type("AWS::Lambda::Function").items():
         runtime = resource["Properties"]["Runtime"]
-        assert runtime.startswith("python3.") and int(runtime.split(".")[1]) >= 12, f"{name}: {runtime}"
+        assert runtime.startswith("python3."), f"{name}: {runtime}"
+        assert int(runtime.split(".")[1]) >= 12, f"{name}: {runtime}"
 
 
 def test_policies_name_actions_and_resources(template: Template) -> None:

@@ -63,7 +63,7 @@ class LambdaRouter:
                 "x-amzn-ErrorType": code,
                 "x-amzn-RequestId": str(uuid.uuid4()),
             }
-            return AWSResponse(url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
+            return AWSResponse(url, status, headers, MockRawResponse(body))
         result = None
         if spec.logical_id in self._replacements:
             result = self._replacements[spec.logical_id](spec, event)
@@ -76,7 +76,7 @@ class LambdaRouter:
         }
         if result.function_error:
             headers["X-Amz-Function-Error"] = result.function_error
-        return AWSResponse(url, 200, headers, MockRawResponse(result.payload))  # type: ignore[arg-type]
+        return AWSResponse(url, 200, headers, MockRawResponse(result.payload))
 
 
 def crash(error_type: str = "RuntimeError", message: str = "injected crash") -> InvokeResult:
@@ -231,7 +231,7 @@ class Pipeline:
         )
         events = self.stack.client("events")
         for rule in events.list_rules()["Rules"]:
-            if not EventPattern.load(rule.get("EventPattern")).matches_event(event):
+            if not EventPattern.load(rule.get("EventPattern")).matches_event(event):  # type: ignore[arg-type]
                 continue
             for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
                 body = target_input(target, event, rule["Arn"], rule["Name"])
