@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +100,65 @@ def load_template(path: Path = TEMPLATE_PATH, region: str = "us-east-1") -> Temp
         code_paths=code_paths,
         definitions=definitions,
     )
+
+
+_DEFINITION_URI = re.compile(r"^\s*DefinitionUri:\s*[\"']?([^\"'\s#]+)", re.MULTILINE)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_template_cached(cache_file: Path, path: Path = TEMPLATE_PATH, region: str = "us-east-1") -> Template:
+    """:func:`load_template`, reusing the last transform while the template and its definitions are unchanged.
+
+    The transform takes about a second; the cache is keyed by the template's bytes, the region, the
+    samtranslator version, every ``DefinitionUri`` file and this module, so any edit transforms again.
+    """
+    from importlib.metadata import version
+
+    text = path.read_bytes()
+    definition_files = sorted(
+        {(path.parent / uri).resolve() for uri in _DEFINITION_URI.findall(text.decode())}
+    )
+    key = {
+        "template": _digest(text),
+        "path": str(path.resolve()),
+        "region": region,
+        "samtranslator": version("aws-sam-translator"),
+        "loader": _digest(Path(__file__).read_bytes()),
+        "definitions": {str(f): _digest(f.read_bytes()) if f.is_file() else None for f in definition_files},
+    }
+    try:
+        cached = json.loads(cache_file.read_text())
+        if cached["key"] == key:
+            data = cached["template"]
+            return Template(
+                source=data["source"],
+                resources=data["resources"],
+                parameters=data["parameters"],
+                outputs=data["outputs"],
+                conditions=data["conditions"],
+                code_paths={name: Path(p) for name, p in data["code_paths"].items()},
+                definitions=data["definitions"],
+            )
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    template = load_template(path, region)
+    data = {
+        "source": template.source,
+        "resources": template.resources,
+        "parameters": template.parameters,
+        "outputs": template.outputs,
+        "conditions": template.conditions,
+        "code_paths": {name: str(p) for name, p in template.code_paths.items()},
+        "definitions": template.definitions,
+    }
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps({"key": key, "template": data}, default=str))
+    partial.replace(cache_file)
+    return template
 
 
 def references(value: Any) -> set[str]:

@@ -1,0 +1,300 @@
+"""End-to-end figures of `filepipe local`: upload-to-READY latency, throughput and the runtime's memory."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+from filepipe.bench import BenchContext, Row, megabytes, section
+from filepipe.local.client import BrowserClient
+
+SEQUENTIAL_UPLOADS = 50
+CONCURRENT_UPLOADERS = 8
+CONCURRENT_UPLOADS = 48
+WARM_UP_UPLOADS = 3
+PHOTO_BYTES = 5 * 1024 * 1024
+MEDIAN_TARGET_SECONDS = 0.5
+THROUGHPUT_TARGET = 5.0
+IDLE_RSS_TARGET = 500 * 1024 * 1024
+SEQUENTIAL_POLL_SECONDS = 0.1
+CONCURRENT_POLL_SECONDS = 0.5  # about what the web UI does
+_READY = re.compile(r"^filepipe local is ready \((?P<seconds>[\d.]+) s\)")
+
+
+def sample_jpeg(target_bytes: int) -> bytes:
+    """A photo-like JPEG (gradients under sensor-like noise) of at least ``target_bytes``.
+
+    About 12 megapixels for 5 MB, the size and density of a phone photo; smaller targets scale it down.
+    """
+    from PIL import Image
+
+    scale = min(1.0, math.sqrt(target_bytes / (5 * 1024 * 1024)))
+    width, height = max(64, int(4000 * scale)), max(48, int(3000 * scale))
+    noise = Image.effect_noise((width, height), 40)
+    across = Image.linear_gradient("L").resize((width, height))
+    down = Image.linear_gradient("L").rotate(90).resize((width, height))
+    image = Image.merge(
+        "RGB",
+        (
+            Image.blend(noise, across, 0.5),
+            Image.blend(noise.transpose(Image.Transpose.FLIP_LEFT_RIGHT), down, 0.5),
+            across,
+        ),
+    )
+    for quality in range(88, 100, 2):
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality)
+        if buffer.tell() >= target_bytes:
+            break
+    return buffer.getvalue()
+
+
+def _free_ports(count: int) -> list[int]:
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return 0
+    return 0
+
+
+def _cpu_seconds(pid: int) -> tuple[float, str]:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            text = stat.read()
+    except OSError:
+        return 0.0, ""
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), name
+
+
+@dataclass
+class _Runtime:
+    process: subprocess.Popen[str]
+    web_url: str
+    aws_endpoint: str
+    startup_seconds: float
+
+    def pids(self) -> list[int]:
+        """Every process of the runtime: itself, the function zygote and workers, clamd."""
+        response = requests.get(f"{self.aws_endpoint}/_filepipe/status", timeout=10)
+        response.raise_for_status()
+        return [int(pid) for pid in response.json()["pids"]]
+
+    def rss(self) -> int:
+        return sum(_rss(pid) for pid in self.pids())
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far: the runtime process itself, function workers (with the zygote), clamd."""
+        totals = {"runtime": 0.0, "functions": 0.0, "clamd": 0.0}
+        for pid in self.pids():
+            seconds, name = _cpu_seconds(pid)
+            part = "runtime" if pid == self.process.pid else "clamd" if name == "clamd" else "functions"
+            totals[part] += seconds
+        return totals
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _start(state_dir: Path) -> _Runtime:
+    web, api, aws = _free_ports(3)
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            *(sys.executable, "-m", "filepipe.cli", "local"),
+            *("--port", str(web), "--api-port", str(api), "--aws-port", str(aws)),
+            *("--state-dir", str(state_dir)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    ready = threading.Event()
+    found: dict[str, float] = {}
+
+    def drain() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            match = _READY.match(line)
+            if match:
+                found["seconds"] = float(match.group("seconds"))
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    if not ready.wait(120) or "seconds" not in found:
+        process.kill()
+        raise RuntimeError("filepipe local did not start")
+    return _Runtime(process, f"http://127.0.0.1:{web}", f"http://127.0.0.1:{aws}", found["seconds"])
+
+
+def _one_upload(client: BrowserClient, photo: bytes, poll_seconds: float) -> float:
+    """Seconds from the end of the browser's S3 POST to the READY record (its ``updatedAt``).
+
+    The record's own timestamp makes the figure exact without polling the API so often that the polls
+    themselves load the machine; the clock is the same one, this is all one host.
+    """
+    ticket = client.request_upload("photo.jpg", len(photo), "image/jpeg")
+    response = client.post_file(ticket, photo, "image/jpeg")
+    if response.status_code != 204:
+        raise RuntimeError(f"upload refused: {response.status_code} {response.text[:300]}")
+    uploaded = time.time()
+    record = client.wait_final(ticket.file_id, timeout=60, interval=poll_seconds)
+    if record["status"] != "READY":
+        raise RuntimeError(f"upload ended {record['status']}: {record.get('error')}")
+    ready = datetime.fromisoformat(str(record["updatedAt"]).replace("Z", "+00:00")).timestamp()
+    return ready - uploaded
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
+
+
+@section("e2e", "filepipe local end to end: 5 MB JPEG upload-to-READY latency, throughput, memory")
+def run(context: BenchContext) -> list[Row]:
+    from filepipe.local.server import DEMO_EMAIL, DEMO_PASSWORD
+
+    photo = sample_jpeg(PHOTO_BYTES)
+    with tempfile.TemporaryDirectory(prefix="e2e-", dir=context.workdir) as state:
+        runtime = _start(Path(state))
+        try:
+            time.sleep(1.0)  # let start-up settle before calling it idle
+            idle_rss = runtime.rss()
+            client = BrowserClient(runtime.web_url)
+            client.sign_in(DEMO_EMAIL, DEMO_PASSWORD)
+            cold = _one_upload(client, photo, SEQUENTIAL_POLL_SECONDS)
+            for _ in range(WARM_UP_UPLOADS):
+                _one_upload(client, photo, SEQUENTIAL_POLL_SECONDS)
+            latencies = [
+                _one_upload(client, photo, SEQUENTIAL_POLL_SECONDS) for _ in range(SEQUENTIAL_UPLOADS)
+            ]
+
+            uploaders = []
+            for _ in range(CONCURRENT_UPLOADERS):
+                uploader = BrowserClient(runtime.web_url)
+                uploader.id_token = client.id_token
+                uploaders.append(uploader)
+            _one_upload(uploaders[0], photo, SEQUENTIAL_POLL_SECONDS)
+            cpu_before = runtime.cpu_seconds()
+            began = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=CONCURRENT_UPLOADERS) as pool:
+                per_uploader = CONCURRENT_UPLOADS // CONCURRENT_UPLOADERS
+
+                def upload_several(uploader: BrowserClient) -> list[float]:
+                    return [
+                        _one_upload(uploader, photo, CONCURRENT_POLL_SECONDS) for _ in range(per_uploader)
+                    ]
+
+                futures = [pool.submit(upload_several, uploader) for uploader in uploaders]
+                concurrent = [latency for future in futures for latency in future.result()]
+            wall = time.perf_counter() - began
+            cpu_after = runtime.cpu_seconds()
+            busy_rss = runtime.rss()
+        finally:
+            runtime.stop()
+
+    median = statistics.median(latencies)
+    p95 = _percentile(latencies, 0.95)
+    throughput = len(concurrent) / wall
+    size = f"{len(photo) / 2**20:.1f} MB JPEG"
+    return [
+        Row(
+            "e2e",
+            "start-up to ready",
+            f"{runtime.startup_seconds:.2f} s",
+            "-",
+            "-",
+            "< 5 s",
+            runtime.startup_seconds < 5,
+        ),
+        Row(
+            "e2e",
+            "idle RSS, all processes",
+            megabytes(idle_rss),
+            "-",
+            "-",
+            "<= 500 MB",
+            idle_rss <= IDLE_RSS_TARGET,
+        ),
+        Row("e2e", f"first upload (cold functions), {size}", f"{cold:.2f} s", "-", "-", "-", None),
+        Row(
+            "e2e",
+            f"upload-to-READY median, {SEQUENTIAL_UPLOADS} x {size}",
+            f"{median:.3f} s",
+            "-",
+            "-",
+            f"<= {MEDIAN_TARGET_SECONDS} s",
+            median <= MEDIAN_TARGET_SECONDS,
+        ),
+        Row(
+            "e2e", f"upload-to-READY p95, {SEQUENTIAL_UPLOADS} x {size}", f"{p95:.3f} s", "-", "-", "-", None
+        ),
+        Row(
+            "e2e",
+            f"throughput, {CONCURRENT_UPLOADERS} concurrent uploaders, {len(concurrent)} files",
+            f"{throughput:.1f} files/s",
+            "-",
+            "-",
+            f">= {THROUGHPUT_TARGET:.0f} files/s",
+            throughput >= THROUGHPUT_TARGET,
+        ),
+        Row(
+            "e2e",
+            f"upload-to-READY median under {CONCURRENT_UPLOADERS} uploaders",
+            f"{statistics.median(concurrent):.3f} s",
+            "-",
+            "-",
+            "-",
+            None,
+        ),
+        Row("e2e", "RSS after the concurrent run, all processes", megabytes(busy_rss), "-", "-", "-", None),
+        *(
+            Row(
+                "e2e",
+                f"CPU per file in the concurrent run: {part}",
+                f"{(cpu_after[part] - cpu_before[part]) / len(concurrent):.3f} s",
+                "-",
+                "-",
+                "-",
+                None,
+            )
+            for part in ("runtime", "functions", "clamd")
+        ),
+    ]

@@ -1,0 +1,335 @@
+"""The AWS endpoint: moto behind a WSGI layer that runs Lambda invokes and checks S3 POST policies."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from urllib.parse import quote, unquote, urlencode, urlsplit
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+from filepipe.local.runner import FunctionNotFound, InvalidRequestContent, LambdaRunner, Throttled
+from filepipe.local.s3_post import S3PostError, SecretLookup, check_post, object_headers, parse_form
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+StartResponse = Callable[..., Any]
+Response = tuple[int, list[tuple[str, str]], bytes]
+
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    303: "See Other",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    411: "Length Required",
+    412: "Precondition Failed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
+# The JSON-protocol services a browser calls directly (sign-in); AWS answers their CORS for any origin.
+_BROWSER_TARGETS = ("AWSCognitoIdentityProviderService.", "AWSCognitoIdentityService.")
+
+
+def _status_line(status: int) -> str:
+    return f"{status} {_STATUS_TEXT.get(status, 'Unknown')}"
+
+
+def _reply(start_response: StartResponse, response: Response) -> list[bytes]:
+    status, headers, body = response
+    start_response(_status_line(status), [*headers, ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length) if length else b""
+
+
+def _call(app: WsgiApp, environ: dict[str, Any]) -> Response:
+    """Run a WSGI app and collect its response."""
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        captured["status"] = int(status.split(" ", 1)[0])
+        captured["headers"] = headers
+        return lambda data: None
+
+    chunks = app(environ, start_response)
+    try:
+        body = b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return captured["status"], list(captured["headers"]), body
+
+
+class AwsEndpoint:
+    """WSGI middleware in front of moto: everything it does not handle goes to moto unchanged."""
+
+    def __init__(
+        self,
+        moto_app: WsgiApp,
+        runner: LambdaRunner,
+        secret_for: SecretLookup,
+        local_routes: dict[str, Callable[[], Any]] | None = None,
+        account: str = "123456789012",
+    ) -> None:
+        self._account = account
+        self._moto = moto_app
+        self._runner = runner
+        self._secret_for = secret_for
+        self._local_routes = local_routes or {}
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_filepipe/"):
+            return _reply(start_response, self._local(path))
+        invoke = _INVOKE_PATH.match(path)
+        if method == "POST" and invoke:
+            name = unquote(invoke.group("name"))
+            if self._runner.knows(name):
+                return _reply(start_response, self._invoke(name, environ))
+        if self._is_post_object(environ, method, path):
+            return _reply(start_response, self._post_object(environ, path))
+        if self._is_browser_json_call(environ, method, path):
+            return self._with_open_cors(environ, start_response, method)
+        return self._moto(environ, start_response)
+
+    # ------------------------------------------------------------ runtime routes
+    def _local(self, path: str) -> Response:
+        handler = self._local_routes.get(path.removeprefix("/_filepipe/").strip("/"))
+        if handler is None:
+            return 404, [("Content-Type", "application/json")], b'{"message": "Not Found"}'
+        return 200, [("Content-Type", "application/json")], json.dumps(handler(), default=str).encode()
+
+    # ------------------------------------------------------------ Lambda
+    def _invoke(self, name: str, environ: dict[str, Any]) -> Response:
+        request_id = str(uuid.uuid4())
+        payload = _read_body(environ) or b"{}"
+        invocation_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
+        client_context = environ.get("HTTP_X_AMZ_CLIENT_CONTEXT")
+        headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)]
+        try:
+            if invocation_type == "DryRun":
+                self._runner.resolve(name)
+                return 204, headers, b""
+            if invocation_type == "Event":
+                self._runner.invoke_event(name, payload)
+                return 202, headers, b""
+            context = base64.b64decode(client_context).decode() if client_context else None
+            result = self._runner.invoke(name, payload, client_context=context)
+        except FunctionNotFound:
+            return self._lambda_error(
+                404, "ResourceNotFoundException", f"Function not found: {name}", headers
+            )
+        except (InvalidRequestContent, ValueError) as error:
+            return self._lambda_error(400, "InvalidRequestContentException", str(error), headers)
+        except Throttled as error:
+            return self._lambda_error(429, "TooManyRequestsException", str(error), headers)
+        headers.append(("X-Amz-Executed-Version", "$LATEST"))
+        if result.function_error:
+            headers.append(("X-Amz-Function-Error", result.function_error))
+        return 200, headers, result.payload
+
+    @staticmethod
+    def _lambda_error(status: int, code: str, message: str, headers: list[tuple[str, str]]) -> Response:
+        body = json.dumps({"Type": "User", "message": message}).encode()
+        return status, [*headers, ("x-amzn-ErrorType", code)], body
+
+    # ------------------------------------------------------------ S3 POST Object
+    @staticmethod
+    def _is_post_object(environ: dict[str, Any], method: str, path: str) -> bool:
+        if method != "POST" or environ.get("HTTP_AUTHORIZATION") or environ.get("QUERY_STRING"):
+            return False
+        if not str(environ.get("CONTENT_TYPE", "")).startswith("multipart/form-data"):
+            return False
+        return bool(re.fullmatch(r"/[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/?", path))
+
+    def _post_object(self, environ: dict[str, Any], path: str) -> Response:
+        bucket = path.strip("/")
+        origin = environ.get("HTTP_ORIGIN")
+        xml = [("Content-Type", "application/xml")]
+        if not environ.get("CONTENT_LENGTH"):
+            error = S3PostError(
+                411, "MissingContentLength", "You must provide the Content-Length HTTP header."
+            )
+            return error.status, xml, error.to_xml()
+        try:
+            form = parse_form(_read_body(environ), str(environ["CONTENT_TYPE"]))
+            accepted = check_post(bucket, form, self._secret_for)
+            tagging = accepted.form.fields.get("tagging")
+            tagging_header = _tagging_header(tagging) if tagging else None
+        except S3PostError as error:
+            return error.status, self._cors_for(bucket, origin, "POST", xml), error.to_xml()
+
+        headers = object_headers(accepted.form)
+        put = {
+            key: value
+            for key, value in environ.items()
+            if key.startswith("wsgi.")
+            or key in {"SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR"}
+        }
+        put.update(
+            REQUEST_METHOD="PUT",
+            PATH_INFO=f"/{bucket}/{accepted.key}",
+            QUERY_STRING="",
+            CONTENT_LENGTH=str(form.size),
+            HTTP_HOST=environ.get("HTTP_HOST", "127.0.0.1"),
+        )
+        put["wsgi.input"] = io.BytesIO(form.content)
+        for name, value in headers.items():
+            if name == "content-type":
+                put["CONTENT_TYPE"] = value
+            else:
+                put["HTTP_" + name.upper().replace("-", "_")] = value
+        if tagging_header:
+            put["HTTP_X_AMZ_TAGGING"] = tagging_header
+        if "CONTENT_TYPE" not in put:
+            put["CONTENT_TYPE"] = "binary/octet-stream"
+        status, moto_headers, body = _call(self._moto, put)
+        if status >= 300:
+            return status, moto_headers, body
+        stored = {name.lower(): value for name, value in moto_headers}
+        etag = stored.get("etag", "")
+        host = environ.get("HTTP_HOST", "127.0.0.1")
+        location = f"http://{host}/{bucket}/{quote(accepted.key)}"
+        response_headers = [("ETag", etag), ("Location", location)]
+        if "x-amz-version-id" in stored:
+            response_headers.append(("x-amz-version-id", stored["x-amz-version-id"]))
+        response_headers = self._cors_for(bucket, origin, "POST", response_headers)
+        redirect = accepted.form.fields.get("success_action_redirect")
+        if redirect:
+            query = urlencode({"bucket": bucket, "key": accepted.key, "etag": etag})
+            separator = "&" if "?" in redirect else "?"
+            return 303, [*response_headers, ("Location", f"{redirect}{separator}{query}")], b""
+        wanted = accepted.form.fields.get("success_action_status", "204")
+        if wanted == "201":
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<PostResponse><Location>{escape(location)}</Location><Bucket>{escape(bucket)}</Bucket>"
+                f"<Key>{escape(accepted.key)}</Key><ETag>{escape(etag)}</ETag></PostResponse>"
+            ).encode()
+            return 201, [*response_headers, ("Content-Type", "application/xml")], body
+        return (200 if wanted == "200" else 204), response_headers, b""
+
+    def _cors_for(
+        self, bucket: str, origin: str | None, method: str, headers: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """The bucket's CORS answer for a cross-origin request, from its own CORS configuration."""
+        if not origin:
+            return headers
+        from moto.s3.models import s3_backends
+
+        try:
+            rules = s3_backends[self._account]["aws"].get_bucket(bucket).cors
+        except Exception:
+            return headers
+        for rule in rules:
+            origins = rule.allowed_origins or []
+            if method in (rule.allowed_methods or []) and any(
+                re.fullmatch(re.escape(allowed).replace(r"\*", ".*"), origin) for allowed in origins
+            ):
+                extra = [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+                extra.append(("Access-Control-Allow-Methods", ", ".join(rule.allowed_methods)))
+                if rule.exposed_headers:
+                    extra.append(("Access-Control-Expose-Headers", ", ".join(rule.exposed_headers)))
+                return [*headers, *extra]
+        return headers
+
+    # ------------------------------------------------------------ CORS of the browser-facing JSON APIs
+    @staticmethod
+    def _is_browser_json_call(environ: dict[str, Any], method: str, path: str) -> bool:
+        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(_BROWSER_TARGETS):
+            return True
+        if path.endswith("/.well-known/jwks.json") or path.endswith("/.well-known/openid-configuration"):
+            return True
+        requested = str(environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "")).lower()
+        return method == "OPTIONS" and path in {"", "/"} and "x-amz-target" in requested
+
+    def _with_open_cors(
+        self, environ: dict[str, Any], start_response: StartResponse, method: str
+    ) -> Iterable[bytes]:
+        cors = [("Access-Control-Allow-Origin", "*")]
+        if method == "OPTIONS":
+            requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "content-type,x-amz-target")
+            cors += [
+                ("Access-Control-Allow-Methods", "POST, GET, OPTIONS"),
+                ("Access-Control-Allow-Headers", requested),
+                ("Access-Control-Max-Age", "86400"),
+            ]
+            return _reply(start_response, (200, cors, b""))
+
+        def with_cors(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            present = {name.lower() for name, _ in headers}
+            extra = [(n, v) for n, v in cors if n.lower() not in present]
+            return start_response(status, [*headers, *extra], exc_info)
+
+        return self._moto(environ, with_cors)
+
+
+class RawBody(io.BytesIO):
+    """A response body as botocore reads it (``read`` and ``stream``)."""
+
+    def stream(self, amt: int = 65536, decode_content: bool | None = None) -> Iterator[bytes]:
+        while chunk := self.read(amt):
+            yield chunk
+
+
+def in_process_transport(app: WsgiApp) -> Callable[..., Any]:
+    """A botocore ``before-send`` handler that hands each request to ``app`` in this process.
+
+    The runtime's own clients (the provisioner, pollers, event delivery) talk to the AWS endpoint it
+    serves itself: the same WSGI stack answers, without a socket, a server thread or HTTP parsing.
+    """
+    from botocore.awsrequest import AWSResponse
+    from werkzeug.test import EnvironBuilder
+
+    def before_send(request: Any, **_: Any) -> Any:
+        body = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        if isinstance(body, str):
+            body = body.encode()
+        url = urlsplit(request.url)
+        headers = [
+            (name, value.decode() if isinstance(value, bytes) else str(value))
+            for name, value in request.headers.items()
+        ]
+        environ = EnvironBuilder(
+            path=url.path or "/",
+            base_url=f"{url.scheme}://{url.netloc}",
+            query_string=url.query,
+            method=request.method,
+            headers=headers,
+            data=body or b"",
+        ).get_environ()
+        status, response_headers, payload = _call(app, environ)
+        return AWSResponse(request.url, status, dict(response_headers), RawBody(payload))
+
+    return before_send
+
+
+def _tagging_header(tagging_xml: str) -> str:
+    """S3's POST ``tagging`` field (an XML Tagging document) as the x-amz-tagging header of a PUT."""
+    try:
+        root = ElementTree.fromstring(tagging_xml)  # noqa: S314 - a local request's own form field
+    except ElementTree.ParseError as error:
+        raise S3PostError(400, "MalformedXML", "The XML you provided was not well-formed.") from error
+    pairs = []
+    for tag in root.iter():
+        if tag.tag.endswith("Tag"):
+            key = next((c.text or "" for c in tag if c.tag.endswith("Key")), "")
+            value = next((c.text or "" for c in tag if c.tag.endswith("Value")), "")
+            pairs.append((key, value))
+    return urlencode(pairs)

@@ -1,0 +1,473 @@
+"""Where the local runtime plugs into the moto server it runs in-process.
+
+moto leaves gaps this module closes: EventBridge cannot deliver to Step Functions or Lambda (nor retry,
+nor use DLQs), Step Functions emits no execution status change events, and an SQS queue with an event
+source mapping invokes the function itself (through Docker). It also spares work moto repeats for
+nothing: a boto3 client per task, an ASL parse per execution, a directory scan per request, a JSONPath
+parser per path. Each hook is installed once per process, before the server takes requests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from filepipe.lambdas import InvokeResult
+from filepipe.local.events import RuleTarget, execution_status_event
+
+RuleSink = Callable[[RuleTarget, dict[str, Any]], None]
+
+
+class InvokeRunner(Protocol):
+    """What the interpreter hook needs of the Lambda runner."""
+
+    def knows(self, name_or_arn: str) -> bool: ...
+
+    def invoke(self, name_or_arn: str, payload: bytes, client_context: str | None = None) -> InvokeResult: ...
+
+
+StatusSink = Callable[[dict[str, Any]], None]
+
+_rule_sink: RuleSink | None = None
+_status_sink: StatusSink | None = None
+
+
+def _defer_package_init(name: str) -> None:
+    """Register package ``name`` without running its ``__init__`` until an attribute of it is used.
+
+    moto's Step Functions interpreter imports ``moto.batch.utils`` for one enum; ``moto.batch`` itself
+    imports all of moto's EC2 (seconds of start-up, ~130 MB). Submodules still import normally.
+    """
+    import importlib.util
+    import sys
+
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+
+    def load_on_use(attribute: str) -> Any:
+        del module.__dict__["__getattr__"]
+        loader.exec_module(module)
+        return getattr(module, attribute)
+
+    module.__getattr__ = load_on_use  # type: ignore[method-assign]
+    sys.modules[name] = module
+
+
+def configure_moto(port: int, managed_policy_arns: Iterable[str]) -> None:
+    """moto settings for a server on ``port``; must run before moto handles its first request."""
+    _defer_package_init("moto.batch")
+    os.environ["MOTO_PORT"] = str(port)
+    # Global CORS would answer every origin with "*"; S3 applies the buckets' own CORS rules instead.
+    os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    default_user_config["lambda"] = {"use_docker": False}
+    default_user_config["iam"] = {"load_aws_managed_policies": True}
+    _load_only_managed_policies(set(managed_policy_arns))
+
+
+def _load_only_managed_policies(arns: set[str]) -> None:
+    """moto loads all ~1500 AWS managed policies into every IAM backend (seconds); keep the ones used."""
+    import moto.iam.models as iam_models
+
+    data: str = iam_models.aws_managed_policies_data
+    decoder = json.JSONDecoder()
+    kept = {}
+    for name in sorted({arn.rsplit("/", 1)[-1] for arn in arns}):
+        # Decode just this policy's entry of the 4.7 MB document (a top-level "Name": {...} member).
+        marker = data.find(f'"{name}":')
+        if marker == -1:
+            continue
+        start = marker + len(name) + 3
+        while data[start].isspace():
+            start += 1
+        kept[name], _ = decoder.raw_decode(data, start)
+    iam_models.aws_managed_policies_data = json.dumps(kept)
+
+
+# ------------------------------------------------------------------ EventBridge delivery
+def _send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+    """Replaces moto's Rule.send_to_targets: match, then hand each target to the runtime's delivery."""
+    if _rule_sink is None or rule.state != "ENABLED":
+        return
+    # S3 publishes to the default bus only; moto offers its events to the rules of every bus.
+    if event.get("source") == "aws.s3" and rule.event_bus_name != "default":
+        return
+    if not rule.event_pattern.matches_event(event):
+        return
+    from filepipe.local.events import normalize_event
+
+    normalized = normalize_event(event)
+    event["id"] = normalized["id"]  # the same event keeps one id across all the rules it matches
+    for target in rule.targets:
+        _rule_sink(RuleTarget(rule.name, rule.arn, dict(target)), normalized)
+
+
+def install_event_delivery(sink: RuleSink) -> None:
+    global _rule_sink
+    from moto.events.models import Rule
+
+    _rule_sink = sink
+    Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign,assignment]
+
+
+def put_event(account: str, region: str, event: dict[str, Any]) -> None:
+    """Put an AWS service event on the default bus, as the service itself would."""
+    from moto.events.models import events_backends
+
+    backend = events_backends[account][region]
+    for rule in list(backend.event_buses["default"].rules.values()):
+        rule.send_to_targets(event)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ Step Functions
+def _status_event(execution: Any, status: str) -> dict[str, Any]:
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    succeeded = status == "SUCCEEDED"
+    stop_date: datetime | None = execution.stop_date if status != "RUNNING" else None
+    return execution_status_event(
+        execution_arn=execution.exec_arn,
+        state_machine_arn=execution.state_machine_arn,
+        name=execution.name,
+        status=status,
+        start_date=execution.start_date,
+        stop_date=stop_date,
+        input_text=to_json_str(execution.input_data, separators=(",", ":")),
+        output_text=to_json_str(execution.output, separators=(",", ":")) if succeeded else None,
+        error=execution.error,
+        cause=execution.cause,
+        account=execution.account_id,
+        region=execution.region_name,
+    )
+
+
+def install_execution_events(sink: StatusSink) -> None:
+    """Emit "Step Functions Execution Status Change" for RUNNING and every final status."""
+    global _status_sink
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    _status_sink = sink
+    original_start = Execution.start
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def start(self: Any) -> None:
+        original_start(self)
+        if _status_sink is not None:
+            _status_sink(_status_event(self, "RUNNING"))
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        if _status_sink is not None:
+            execution = self.execution
+            _status_sink(_status_event(execution, str(execution.exec_status.value)))
+
+    Execution.start = start  # type: ignore[method-assign]
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+
+
+class _LazyTree:
+    """The parse tree of a definition whose program came from the disk cache, parsed on first use.
+
+    Only moto's static analysers walk the tree (describing an execution's variables); evaluation never does.
+    """
+
+    def __init__(self, definition: str, parse: Callable[[str], tuple[Any, Any]]) -> None:
+        self._definition = definition
+        self._parse = parse
+        self._tree: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._tree is None:
+            self._tree = self._parse(self._definition)[1]
+        return getattr(self._tree, name)
+
+
+def install_definition_cache(cache_dir: Path | None = None) -> None:
+    """Parse each definition once: moto parses the ASL again (antlr, ~0.3 s) for every execution.
+
+    Evaluation keeps its state in each execution's environment, but a private deep copy of the parsed
+    program per execution (~20 ms) keeps executions from sharing any component object. With
+    ``cache_dir`` the parsed program also outlives the process, keyed by the definition and moto's version,
+    so the next start-up skips the parse too.
+    """
+    import copy
+    import hashlib
+    import pickle
+    from importlib.metadata import version
+
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original = AmazonStateLanguageParser.parse
+    parsed: dict[str, tuple[Any, Any]] = {}
+    lock = threading.Lock()
+    moto_version = version("moto")
+
+    def cache_file(definition: str) -> Path | None:
+        if cache_dir is None:
+            return None
+        digest = hashlib.sha256(f"{moto_version}\n{definition}".encode()).hexdigest()
+        return cache_dir / f"{digest}.pickle"
+
+    def from_disk(definition: str) -> tuple[Any, Any] | None:
+        path = cache_file(definition)
+        try:
+            # The runtime's own cache file in its state directory, written below.
+            program = pickle.loads(path.read_bytes()) if path else None  # noqa: S301
+        except (OSError, pickle.PickleError, AttributeError, ImportError, EOFError):
+            return None
+        return (program, _LazyTree(definition, original)) if program is not None else None
+
+    def to_disk(definition: str, program: Any) -> None:
+        path = cache_file(definition)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        partial.write_bytes(pickle.dumps(program))
+        partial.replace(path)
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        with lock:
+            cached = parsed.get(definition)
+        if cached is None:
+            cached = from_disk(definition)
+            if cached is None:
+                cached = original(definition)
+                to_disk(definition, cached[0])
+            with lock:
+                parsed[definition] = cached
+        program, tree = cached
+        return copy.deepcopy(program), tree
+
+    AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+_loader: Any = None
+
+
+def sdk_data_loader() -> Any:
+    """One SDK data loader for moto and the runtime's own clients: each service model is parsed once."""
+    global _loader
+    if _loader is None:
+        import botocore.loaders
+
+        _loader = botocore.loaders.create_loader()
+    return _loader
+
+
+def _lazy_url_builders() -> None:
+    """Compile a werkzeug rule's URL builders when a URL is first built, not with the rule.
+
+    moto's server makes one Flask app per service with hundreds of URL rules, and werkzeug compiles two
+    builder functions per rule up front (about half a second of start-up). Only matching is used here.
+    """
+    from werkzeug.routing.rules import Rule
+
+    compile_builder = Rule._compile_builder
+    if getattr(compile_builder, "lazy", False):
+        return
+
+    def lazy(self: Rule, append_unknown: bool = True) -> Callable[..., Any]:
+        compiled: list[Callable[..., Any]] = []
+
+        def build(rule: Rule, *args: Any, **kwargs: Any) -> Any:
+            if not compiled:
+                compiled.append(compile_builder(rule, append_unknown))
+            return compiled[0](rule, *args, **kwargs)
+
+        return build
+
+    lazy.lazy = True  # type: ignore[attr-defined]
+    Rule._compile_builder = lazy  # type: ignore[method-assign]
+
+
+def install_request_caches() -> None:
+    """Remember lookups moto repeats on every request and every state: they cost CPU, not answers.
+
+    The server lists moto's package directories on disk to find the backend of each request and scans
+    the SDK's data directories for each service model it loads; the interpreter builds a new JSONPath
+    parser (ply tables included) for each path it evaluates.
+    """
+    import functools
+
+    import moto.backends
+    import moto.core.utils
+    import moto.stepfunctions.parser.asl.component.common.path.result_path as result_path
+    import moto.stepfunctions.parser.asl.utils.json_path as json_path
+
+    # moto makes a new SDK data loader, which rescans the SDK's data directories, for every model it loads.
+    loader = sdk_data_loader()
+    moto.core.utils.create_loader = lambda: loader
+
+    _lazy_url_builders()
+    modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules
+    # Parsed JSONPath expressions are immutable; evaluating one never changes it.
+    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
+    result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
+
+
+def _invoke_in_process(runner: InvokeRunner) -> Callable[..., Any]:
+    """A botocore before-send handler: lambda.Invoke of the stack's functions goes to the runner directly.
+
+    The answer is the one the AWS endpoint gives over HTTP (the same runner behind it), minus a socket,
+    a server thread and two HTTP parses per task.
+    """
+    from urllib.parse import unquote
+
+    from botocore.awsrequest import AWSResponse
+
+    from filepipe.local.endpoint import RawBody
+
+    def before_send(request: Any, **_: Any) -> Any:
+        path = request.url.split("?", 1)[0]
+        if "/functions/" not in path or not path.endswith("/invocations"):
+            return None
+        name = unquote(path.split("/functions/", 1)[1].removesuffix("/invocations"))
+        invocation_type = request.headers.get("X-Amz-Invocation-Type") or b""
+        if isinstance(invocation_type, bytes):
+            invocation_type = invocation_type.decode()
+        # Event and DryRun invocations, and unknown functions, take the HTTP path to the AWS endpoint.
+        if invocation_type not in ("", "RequestResponse") or not runner.knows(name):
+            return None
+        from filepipe.local.runner import Throttled
+
+        try:
+            result = runner.invoke(name, bytes(request.body or b"{}"))
+        except Throttled as error:
+            body = json.dumps({"Type": "User", "message": str(error)}).encode()
+            throttled = {"Content-Type": "application/json", "x-amzn-ErrorType": "TooManyRequestsException"}
+            return AWSResponse(request.url, 429, throttled, RawBody(body))
+        headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        if result.function_error:
+            headers["X-Amz-Function-Error"] = result.function_error
+        return AWSResponse(request.url, 200, headers, RawBody(result.payload))
+
+    return before_send
+
+
+def install_interpreter_clients(endpoint_url: str, runner: InvokeRunner | None = None) -> None:
+    """One boto3 client per (region, service) for the interpreter's tasks instead of one per task.
+
+    With ``runner``, the tasks' Lambda invocations reach it in-process rather than over HTTP.
+    """
+    import importlib
+
+    import boto3
+    from botocore.config import Config
+
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+    session = boto3.session.Session()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service)
+        with lock:
+            client = clients.get(key)
+            if client is None:
+                client = session.client(
+                    service,
+                    region_name=region,
+                    endpoint_url=endpoint_url,
+                    aws_access_key_id="ak",
+                    aws_secret_access_key="sk",  # noqa: S106 - moto's interpreter uses these too
+                    config=Config(
+                        parameter_validation=False,
+                        retries={"max_attempts": 0, "total_max_attempts": 1},
+                        connect_timeout=60,
+                        read_timeout=24 * 3600,
+                        max_pool_connections=64,
+                    ),
+                )
+                if service == "lambda" and runner is not None:
+                    client.meta.events.register("before-send.lambda.Invoke", _invoke_in_process(runner))
+                clients[key] = client
+        return client
+
+    base = "moto.stepfunctions.parser.asl.component.state.exec"
+    for name in (
+        "moto.stepfunctions.parser.asl.utils.boto_client",
+        f"{base}.state_task.lambda_eval_utils",
+        f"{base}.state_task.service.state_task_service_aws_sdk",
+        f"{base}.state_task.service.state_task_service_dynamodb",
+        f"{base}.state_task.service.state_task_service_events",
+        f"{base}.state_task.service.state_task_service_sfn",
+        f"{base}.state_task.service.state_task_service_sns",
+        f"{base}.state_task.service.state_task_service_sqs",
+    ):
+        module = importlib.import_module(name)
+        module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ SQS event source mappings
+def detach_queue_invocations(account: str, region: str, queue_arns: Iterable[str]) -> None:
+    """Stop moto invoking mapped functions when messages arrive; the runtime's pollers do it instead."""
+    from moto.sqs.models import sqs_backends
+
+    wanted = set(queue_arns)
+    for queue in sqs_backends[account][region].queues.values():
+        if queue.queue_arn in wanted:
+            queue.lambda_event_source_mappings.clear()
+
+
+# ------------------------------------------------------------------ reading moto state
+def sent_emails(account: str, region: str) -> list[dict[str, Any]]:
+    """Everything SES accepted, oldest first, in one shape for plain, raw and templated messages."""
+    import email
+    from email.policy import default as default_policy
+
+    from moto.ses.models import ses_backends
+
+    messages = []
+    for message in list(ses_backends[account][region].sent_messages):
+        entry: dict[str, Any] = {"id": message.id, "from": message.source}
+        if hasattr(message, "raw_data"):
+            parsed = email.message_from_string(message.raw_data, policy=default_policy)
+            body = parsed.get_body(preferencelist=("plain", "html"))
+            entry.update(
+                to=list(message.destinations),
+                subject=str(parsed.get("Subject", "")),
+                body=body.get_content() if body is not None else "",
+            )
+        elif hasattr(message, "template"):
+            destinations = message.destinations
+            entry.update(
+                to=destinations.get("ToAddresses", [])
+                if isinstance(destinations, dict)
+                else list(destinations),
+                subject=f"(template {message.template})",
+                body=str(message.template_data),
+            )
+        else:
+            destinations = message.destinations
+            entry.update(
+                to=[*destinations.get("ToAddresses", []), *destinations.get("CcAddresses", [])],
+                subject=message.subject,
+                body=message.body,
+            )
+        messages.append(entry)
+    return messages
+
+
+def access_key_secret(access_key: str) -> str | None:
+    """The secret of an access key created through moto's IAM API, if any."""
+    from moto.iam.models import iam_backends
+
+    for account in list(iam_backends.values()):
+        for backend in list(account.values()):
+            key = backend.access_keys.get(access_key)
+            if key is not None:
+                return str(key.secret_access_key)
+    return None

@@ -1,0 +1,353 @@
+"""S3 browser-based uploads (POST Object): the policy, signature, expiry and size checks S3 makes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import io
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+from werkzeug.formparser import MultiPartParser
+from werkzeug.http import parse_options_header
+
+SecretLookup = Callable[[str], str | None]
+
+# Fields S3 never requires the policy to mention.
+_UNCHECKED_FIELDS = frozenset({"policy", "x-amz-signature", "signature", "awsaccesskeyid", "file"})
+
+
+@dataclass
+class S3PostError(Exception):
+    """A refusal with the status, code and message S3 answers with."""
+
+    status: int
+    code: str
+    message: str
+    details: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    def to_xml(self, request_id: str | None = None) -> bytes:
+        request_id = request_id or uuid.uuid4().hex[:16].upper()
+        extra = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in self.details.items())
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{escape(self.code)}</Code><Message>{escape(self.message)}</Message>{extra}"
+            f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>"
+        ).encode()
+
+
+@dataclass(frozen=True)
+class PostForm:
+    """A parsed POST Object request: its form fields (names lower-cased) and the file."""
+
+    fields: dict[str, str]
+    file_name: str | None
+    content: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
+@dataclass(frozen=True)
+class AcceptedUpload:
+    """What S3 stores after the policy allowed the POST."""
+
+    bucket: str
+    key: str
+    form: PostForm
+
+
+def _denied(message: str) -> S3PostError:
+    return S3PostError(403, "AccessDenied", message)
+
+
+def _invalid_argument(message: str, name: str | None = None, value: str | None = None) -> S3PostError:
+    details = {}
+    if name is not None:
+        details = {"ArgumentName": name, "ArgumentValue": value or ""}
+    return S3PostError(400, "InvalidArgument", message, details)
+
+
+def parse_form(body: bytes, content_type: str) -> PostForm:
+    """Split a multipart/form-data body into its fields (names lower-cased) and its one file."""
+    mimetype, options = parse_options_header(content_type)
+    boundary = options.get("boundary")
+    if mimetype != "multipart/form-data" or not boundary:
+        raise S3PostError(
+            412,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+            {"Condition": "Bucket POST must be of the enclosure-type multipart/form-data"},
+        )
+    # The body is in memory already; the file part stays there rather than in a temporary file.
+    parser = MultiPartParser(stream_factory=lambda *_args, **_kwargs: io.BytesIO())
+    try:
+        form, files = parser.parse(io.BytesIO(body), boundary.encode(), len(body))
+    except ValueError as error:
+        raise S3PostError(
+            400,
+            "MalformedPOSTRequest",
+            f"The body of your POST request is not well-formed multipart/form-data: {error}",
+        ) from error
+    try:
+        uploads = files.getlist("file")
+        if len(uploads) != 1 or len(list(files.items(multi=True))) != 1:
+            raise _invalid_argument(
+                "POST requires exactly one file upload per request.", "file", str(len(uploads))
+            )
+        upload = uploads[0]
+        content = upload.stream.read()
+    finally:
+        for _name, stored in files.items(multi=True):
+            stored.close()
+    fields = {name.lower(): value for name, value in form.items(multi=False)}
+    return PostForm(fields=fields, file_name=upload.filename, content=content)
+
+
+def _parse_expiration(text: Any) -> datetime:
+    if not isinstance(text, str):
+        raise S3PostError(400, "InvalidPolicyDocument", "Invalid Policy: Invalid 'expiration' value.")
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise S3PostError(
+            400, "InvalidPolicyDocument", f"Invalid Policy: Invalid 'expiration' value: '{text}'"
+        ) from error
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    key = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
+    for part in (region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def _check_signature(fields: Mapping[str, str], policy_b64: str, secret_for: SecretLookup) -> None:
+    if "x-amz-signature" in fields or "x-amz-credential" in fields:
+        algorithm = fields.get("x-amz-algorithm", "")
+        if algorithm != "AWS4-HMAC-SHA256":
+            raise _invalid_argument(
+                "Only AWS4-HMAC-SHA256 is supported for x-amz-algorithm", "x-amz-algorithm", algorithm
+            )
+        for required in ("x-amz-credential", "x-amz-signature", "x-amz-date"):
+            if required not in fields:
+                raise _invalid_argument(
+                    f"Bucket POST must contain a field named '{required}'.  If it is specified, "
+                    "please check the order of the fields.",
+                    required,
+                )
+        credential = fields["x-amz-credential"]
+        parts = credential.split("/")
+        if len(parts) != 5 or parts[4] != "aws4_request":
+            raise _invalid_argument(
+                "Error parsing the X-Amz-Credential parameter", "x-amz-credential", credential
+            )
+        access_key, date, region, service, _ = parts
+        if not fields["x-amz-date"].startswith(date):
+            raise _invalid_argument(
+                "Invalid credential date. Date is not the same as X-Amz-Date.", "x-amz-credential", credential
+            )
+        secret = secret_for(access_key)
+        if secret is None:
+            raise S3PostError(
+                403,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+                {"AWSAccessKeyId": access_key},
+            )
+        expected = hmac.new(
+            _signing_key(secret, date, region, service), policy_b64.encode(), hashlib.sha256
+        ).hexdigest()
+        provided = fields["x-amz-signature"]
+    elif "signature" in fields or "awsaccesskeyid" in fields:
+        access_key = fields.get("awsaccesskeyid", "")
+        secret = secret_for(access_key)
+        if secret is None:
+            raise S3PostError(
+                403,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+                {"AWSAccessKeyId": access_key},
+            )
+        expected = base64.b64encode(
+            hmac.new(secret.encode(), policy_b64.encode(), hashlib.sha1).digest()
+        ).decode()
+        provided = fields.get("signature", "")
+    else:
+        raise _invalid_argument(
+            "Bucket POST must contain a field named 'x-amz-signature'.  If it is specified, "
+            "please check the order of the fields.",
+            "x-amz-signature",
+        )
+    if not hmac.compare_digest(expected, provided):
+        raise S3PostError(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your key and signing method.",
+        )
+
+
+def _condition_text(condition: Any) -> str:
+    return json.dumps(condition, separators=(", ", ": "))
+
+
+def _field_value(name: str, bucket: str, fields: Mapping[str, str]) -> str | None:
+    name = name.lower().removeprefix("$")
+    if name == "bucket":
+        return bucket
+    return fields.get(name)
+
+
+def _check_conditions(conditions: list[Any], bucket: str, form: PostForm) -> None:
+    covered: set[str] = set()
+    length_range: tuple[int, int] | None = None
+    for condition in conditions:
+        if isinstance(condition, dict):
+            if len(condition) != 1:
+                raise S3PostError(
+                    400,
+                    "InvalidPolicyDocument",
+                    "Invalid Policy: Invalid Simple-Condition: "
+                    "Simple-Conditions must have exactly one property specified.",
+                )
+            ((name, expected),) = condition.items()
+            covered.add(name.lower())
+            if _field_value(name, bucket, form.fields) != str(expected):
+                # S3 names an exact-match condition the way its eq form reads.
+                as_eq = ["eq", f"${name}", expected]
+                raise _denied(
+                    f"Invalid according to Policy: Policy Condition failed: {_condition_text(as_eq)}"
+                )
+        elif isinstance(condition, list) and condition:
+            operator = str(condition[0]).lower()
+            if operator == "content-length-range" and len(condition) == 3:
+                try:
+                    length_range = (int(condition[1]), int(condition[2]))
+                except (TypeError, ValueError) as error:
+                    raise S3PostError(
+                        400, "InvalidPolicyDocument", "Invalid Policy: Invalid content-length-range."
+                    ) from error
+            elif operator in {"eq", "starts-with"} and len(condition) == 3:
+                name, expected = str(condition[1]), str(condition[2])
+                if not name.startswith("$"):
+                    raise S3PostError(
+                        400,
+                        "InvalidPolicyDocument",
+                        f"Invalid Policy: Invalid Condition: {_condition_text(condition)}",
+                    )
+                covered.add(name[1:].lower())
+                actual = _field_value(name, bucket, form.fields)
+                if operator == "eq":
+                    ok = actual == expected
+                elif name.lower() == "$content-type" and actual is not None:
+                    ok = all(part.strip().startswith(expected) for part in actual.split(","))
+                else:
+                    ok = actual is not None and actual.startswith(expected)
+                if not ok:
+                    raise _denied(
+                        f"Invalid according to Policy: Policy Condition failed: {_condition_text(condition)}"
+                    )
+            else:
+                raise S3PostError(
+                    400,
+                    "InvalidPolicyDocument",
+                    f"Invalid Policy: Invalid Condition: {_condition_text(condition)}",
+                )
+        else:
+            raise S3PostError(400, "InvalidPolicyDocument", "Invalid Policy: Invalid 'conditions' value.")
+
+    extra = sorted(
+        name
+        for name in form.fields
+        if name not in covered and name not in _UNCHECKED_FIELDS and not name.startswith("x-ignore-")
+    )
+    if extra:
+        raise _denied(f"Invalid according to Policy: Extra input fields: {', '.join(extra)}")
+
+    if length_range is not None:
+        low, high = length_range
+        if form.size > high:
+            raise S3PostError(
+                400,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size",
+                {"ProposedSize": str(form.size), "MaxSizeAllowed": str(high)},
+            )
+        if form.size < low:
+            raise S3PostError(
+                400,
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed size",
+                {"ProposedSize": str(form.size), "MinSizeAllowed": str(low)},
+            )
+
+
+def check_post(
+    bucket: str, form: PostForm, secret_for: SecretLookup, now: datetime | None = None
+) -> AcceptedUpload:
+    """Accept the upload as S3 would, or raise the S3PostError S3 answers with."""
+    fields = form.fields
+    if "key" not in fields:
+        raise _invalid_argument(
+            "Bucket POST must contain a field named 'key'.  "
+            "If it is specified, please check the order of the fields.",
+            "key",
+        )
+    policy_b64 = fields.get("policy")
+    if policy_b64 is None:
+        # Without a policy the request is anonymous; the buckets here never allow anonymous writes.
+        raise _denied("Access Denied")
+    _check_signature(fields, policy_b64, secret_for)
+    try:
+        policy = json.loads(base64.b64decode(policy_b64, validate=True))
+    except (binascii.Error, ValueError) as error:
+        raise S3PostError(400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON.") from error
+    if not isinstance(policy, dict) or "conditions" not in policy or "expiration" not in policy:
+        raise S3PostError(
+            400, "InvalidPolicyDocument", "Invalid Policy: Policy missing expiration or conditions."
+        )
+    if _parse_expiration(policy["expiration"]) <= (now or datetime.now(UTC)):
+        raise _denied("Invalid according to Policy: Policy expired.")
+    if not isinstance(policy["conditions"], list):
+        raise S3PostError(400, "InvalidPolicyDocument", "Invalid Policy: Invalid 'conditions' value.")
+    _check_conditions(policy["conditions"], bucket, form)
+    key = fields["key"].replace("${filename}", form.file_name or "")
+    return AcceptedUpload(bucket=bucket, key=key, form=form)
+
+
+# Form fields that become headers of the stored object, as S3 treats them.
+OBJECT_HEADER_FIELDS = (
+    "content-type",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "expires",
+    "x-amz-storage-class",
+    "x-amz-server-side-encryption",
+    "x-amz-website-redirect-location",
+    "x-amz-checksum-algorithm",
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
+)
+
+
+def object_headers(form: PostForm) -> dict[str, str]:
+    """The PUT headers that store the object the way the POST describes it."""
+    headers = {name: form.fields[name] for name in OBJECT_HEADER_FIELDS if name in form.fields}
+    headers.update({name: value for name, value in form.fields.items() if name.startswith("x-amz-meta-")})
+    return headers

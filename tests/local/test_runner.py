@@ -1,0 +1,224 @@
+"""The Lambda runner: warm worker processes with the template's environment, timeout and memory limit."""
+
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from filepipe.local.runner import FunctionNotFound, InvalidRequestContent, LambdaRunner
+from filepipe.provision import FunctionSpec
+
+HANDLERS = textwrap.dedent(
+    """
+    import os, time
+
+    STARTED_PID = os.getpid()
+    print("init", os.environ.get("GREETING"))
+
+    def echo(event, context):
+        print("echo", event.get("n"))
+        return {
+            "event": event,
+            "pid": os.getpid(),
+            "name": context.function_name,
+            "requestId": context.aws_request_id,
+            "remainingMs": context.get_remaining_time_in_millis(),
+            "environment": {k: os.environ.get(k) for k in (
+                "GREETING", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_REGION",
+                "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "LAMBDA_TASK_ROOT", "_HANDLER", "DEVELOPER_SECRET")},
+        }
+
+    class BadInput(Exception):
+        pass
+
+    def fail(event, context):
+        raise BadInput("the input is bad")
+
+    def slow(event, context):
+        time.sleep(event.get("seconds", 5))
+        return {"pid": os.getpid()}
+
+    def crash(event, context):
+        os._exit(3)
+
+    def hog(event, context):
+        block = bytearray(200 * 1024 * 1024)
+        for offset in range(0, len(block), 4096):
+            block[offset] = 1
+        time.sleep(2)
+
+    def unserializable(event, context):
+        return {"when": object()}
+    """
+)
+
+
+def spec(code: Path, logical: str, handler: str, timeout: int = 3, memory: int = 128) -> FunctionSpec:
+    return FunctionSpec(
+        logical_id=logical,
+        name=f"stack-{logical}",
+        arn=f"arn:aws:lambda:us-east-1:123456789012:function:stack-{logical}",
+        handler=handler,
+        code_path=code,
+        runtime="python3.12",
+        timeout=timeout,
+        memory_mb=memory,
+        environment={"GREETING": "hello", "AWS_REGION": "eu-west-9"},
+    )
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LambdaRunner, io.StringIO]]:
+    code = tmp_path_factory.mktemp("code")
+    (code / "handlers.py").write_text(HANDLERS)
+    functions = {
+        "Echo": spec(code, "Echo", "handlers.echo"),
+        "Fail": spec(code, "Fail", "handlers.fail"),
+        "Slow": spec(code, "Slow", "handlers.slow", timeout=1),
+        "Crash": spec(code, "Crash", "handlers.crash"),
+        "Hog": spec(code, "Hog", "handlers.hog", memory=128),
+        "Missing": spec(code, "Missing", "nowhere.handler"),
+        "Unserializable": spec(code, "Unserializable", "handlers.unserializable"),
+    }
+    logs = io.StringIO()
+    running = LambdaRunner(
+        functions,
+        region="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        credentials=("AKIALOCAL", "secret"),
+        log_sink=logs,
+        max_workers_per_function=2,
+    )
+    running.start()
+    yield running, logs
+    running.stop()
+
+
+def invoke(runner: LambdaRunner, name: str, event: Any = None) -> tuple[Any, str | None]:
+    result = runner.invoke(name, json.dumps(event or {}).encode())
+    return json.loads(result.payload), result.function_error
+
+
+def test_a_function_runs_with_the_template_environment_and_stays_warm(
+    runner: tuple[LambdaRunner, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lambda_runner, logs = runner
+    first, error = invoke(lambda_runner, "Echo", {"n": 1})
+    assert error is None
+    assert first["event"] == {"n": 1}
+    assert first["name"] == "stack-Echo"
+    assert 0 < first["remainingMs"] <= 3000
+    environment = first["environment"]
+    assert environment["GREETING"] == "hello"
+    assert environment["AWS_LAMBDA_FUNCTION_NAME"] == "stack-Echo"
+    assert environment["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
+    assert environment["AWS_REGION"] == "us-east-1"  # reserved: the template cannot change it
+    assert environment["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
+    assert environment["AWS_ACCESS_KEY_ID"] == "AKIALOCAL"
+    assert environment["_HANDLER"] == "handlers.echo"
+    assert environment["DEVELOPER_SECRET"] is None  # nothing leaks from the runtime's own environment
+    second, _ = invoke(lambda_runner, "stack-Echo", {"n": 2})
+    assert second["pid"] == first["pid"]
+    assert second["requestId"] != first["requestId"]
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:stack-Echo"
+    assert invoke(lambda_runner, arn, {"n": 3})[0]["pid"] == first["pid"]
+    lines = logs.getvalue().splitlines()
+    assert "Echo | init hello" in lines
+    assert "Echo | echo 2" in lines
+    assert any(line.startswith("Echo | REPORT RequestId: ") for line in lines)
+
+
+def test_busy_functions_get_more_instances_up_to_the_limit(runner: tuple[LambdaRunner, io.StringIO]) -> None:
+    lambda_runner, _ = runner
+    pids: list[int] = []
+
+    def slow_call() -> None:
+        payload, error = invoke(lambda_runner, "Slow", {"seconds": 0.5})
+        assert error is None
+        pids.append(payload["pid"])
+
+    threads = [threading.Thread(target=slow_call) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(pids) == 3
+    assert len(set(pids)) == 2  # three calls, two instances at most, one reused
+
+
+def test_an_exception_comes_back_as_lambda_shapes_it(runner: tuple[LambdaRunner, io.StringIO]) -> None:
+    lambda_runner, logs = runner
+    payload, error = invoke(lambda_runner, "Fail")
+    assert error == "Unhandled"
+    assert payload["errorType"] == "BadInput"
+    assert payload["errorMessage"] == "the input is bad"
+    assert payload["requestId"]
+    assert any("handlers.py" in frame for frame in payload["stackTrace"])
+    assert not any("worker.py" in frame for frame in payload["stackTrace"])
+    assert "Fail | [ERROR] BadInput: the input is bad" in logs.getvalue()
+
+
+def test_a_timeout_kills_the_instance_and_reports_sandbox_timedout(
+    runner: tuple[LambdaRunner, io.StringIO],
+) -> None:
+    lambda_runner, _ = runner
+    payload, error = invoke(lambda_runner, "Slow", {"seconds": 5})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert payload["errorMessage"].endswith("Task timed out after 1.00 seconds")
+    _, error = invoke(lambda_runner, "Slow", {"seconds": 0})
+    assert error is None  # a fresh instance serves the next call
+
+
+def test_a_crash_reports_the_exit_status(runner: tuple[LambdaRunner, io.StringIO]) -> None:
+    payload, error = invoke(runner[0], "Crash")
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Runtime.ExitError"
+    assert payload["errorMessage"].endswith("Runtime exited with error: exit status 3")
+
+
+def test_exceeding_the_memory_size_kills_the_instance(runner: tuple[LambdaRunner, io.StringIO]) -> None:
+    payload, error = invoke(runner[0], "Hog")
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Runtime.OutOfMemory"
+    assert "signal: killed" in payload["errorMessage"]
+
+
+def test_an_unimportable_handler_is_an_import_error(runner: tuple[LambdaRunner, io.StringIO]) -> None:
+    payload, error = invoke(runner[0], "Missing")
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Runtime.ImportModuleError"
+    assert "nowhere" in payload["errorMessage"]
+
+
+def test_a_result_that_is_not_json_is_a_marshal_error(runner: tuple[LambdaRunner, io.StringIO]) -> None:
+    payload, error = invoke(runner[0], "Unserializable")
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Runtime.MarshalError"
+
+
+def test_bad_requests_fail_before_any_instance_runs(runner: tuple[LambdaRunner, io.StringIO]) -> None:
+    with pytest.raises(FunctionNotFound):
+        runner[0].invoke("Nobody", b"{}")
+    with pytest.raises(InvalidRequestContent):
+        runner[0].invoke("Echo", b"{not json")
+
+
+def test_event_invocations_run_in_the_background(runner: tuple[LambdaRunner, io.StringIO]) -> None:
+    done = threading.Event()
+    results = []
+
+    def finished(result: Any) -> None:
+        results.append(json.loads(result.payload))
+        done.set()
+
+    runner[0].invoke_event("Echo", b'{"n": 9}', on_done=finished)
+    assert done.wait(10)
+    assert results[0]["event"] == {"n": 9}
