@@ -326,6 +326,9 @@ export class FilesView {
     this.files = new Map();
     this.knownStatus = new Map();
     this.cancelledIds = new Set();
+    // The list carries no presigned URLs: a READY image's thumbnails come from GET /files/{id}, once.
+    this.thumbnails = new Map();
+    this.thumbnailLookups = new Set();
     this.rows = new Map();
     this.rowsByTransfer = new WeakMap();
     this.loaded = false;
@@ -576,10 +579,18 @@ export class FilesView {
     });
   }
 
-  preview(file) {
-    const large = pickThumbnail(file, 1024);
-    if (!large) return;
+  async preview(file) {
     const opener = document.activeElement;
+    let fresh;
+    try {
+      // Fresh URLs: the ones behind the row's thumbnail may have expired since.
+      fresh = await this.api.getFile(file.fileId);
+    } catch (error) {
+      toast(`Couldn't show a preview of ${file.name}: ${error.message}`, "danger");
+      return;
+    }
+    const large = pickThumbnail(fresh, 1024);
+    if (!large) return;
     const titleId = uid("preview-title");
     const close = h("button", { type: "button", class: "icon-btn", "aria-label": "Close preview" }, icon("x"));
     const dialog = h(
@@ -709,6 +720,10 @@ export class FilesView {
     for (const fileId of this.knownStatus.keys()) {
       if (!files.has(fileId)) this.knownStatus.delete(fileId);
     }
+    for (const fileId of this.thumbnails.keys()) {
+      if (!files.has(fileId)) this.thumbnails.delete(fileId);
+    }
+    this.#applyThumbnails(files);
     this.files = files;
     this.loaded = true;
     // Transfers whose server record has moved past UPLOADING have nothing more to tell.
@@ -716,6 +731,39 @@ export class FilesView {
       const file = transfer.fileId && files.get(transfer.fileId);
       if (transfer.state === "done" && file && file.status !== "UPLOADING") this.uploader.remove(transfer);
     }
+    this.render();
+    this.#lookUpThumbnails();
+  }
+
+  #applyThumbnails(files) {
+    for (const file of files.values()) {
+      if (!file.thumbnails && this.thumbnails.has(file.fileId)) file.thumbnails = this.thumbnails.get(file.fileId);
+    }
+  }
+
+  /** Fetch the thumbnail URLs of READY images not looked up yet, a bounded number at a time. */
+  async #lookUpThumbnails() {
+    const wanted = [...this.files.values()]
+      .filter((file) => file.status === "READY" && String(file.contentType).startsWith("image/"))
+      .filter((file) => !file.thumbnails && !this.thumbnails.has(file.fileId) && !this.thumbnailLookups.has(file.fileId))
+      .slice(0, MAX_SINGLE_LOOKUPS);
+    if (!wanted.length) return;
+    await Promise.all(
+      wanted.map(async (file) => {
+        this.thumbnailLookups.add(file.fileId);
+        try {
+          const fresh = await this.api.getFile(file.fileId);
+          this.thumbnails.set(file.fileId, Array.isArray(fresh?.thumbnails) ? fresh.thumbnails : []);
+        } catch (error) {
+          // A file deleted meanwhile has nothing to show; other errors are retried on the next poll.
+          if (error.status === 404) this.thumbnails.set(file.fileId, []);
+        } finally {
+          this.thumbnailLookups.delete(file.fileId);
+        }
+      }),
+    );
+    if (this.stopped) return;
+    this.#applyThumbnails(this.files);
     this.render();
   }
 
