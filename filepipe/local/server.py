@@ -116,6 +116,10 @@ class LocalRuntime:
         self.web_url = f"http://{host}:{web_port}"
         self.api_url = f"http://{host}:{api_port}"
         self.aws_endpoint = f"http://{host}:{aws_port}"
+        from filepipe.local.console import console_url, new_token
+
+        self.console_token = new_token()
+        self.console_url = console_url(self.web_url, self.console_token)
         self.clamd_address: str | None = None
         self.clamd_note = ""
         self.startup_seconds = 0.0
@@ -350,7 +354,15 @@ class LocalRuntime:
             api_server = _Server(self.options.host, api_port, front)
             api_server.start()
             self._servers.append(api_server)
-        web_server = _Server(self.options.host, web_port, SiteApp(self.options.site_dir, self.config()))
+        from filepipe.local.console import ConsoleApi, with_console
+        from filepipe.ops.target import Target
+
+        target = Target(
+            f"local runtime at {self.aws_endpoint}", self.client, self.stack.outputs, supports_redrive=False
+        )
+        console = ConsoleApi(target, self.console_token, outbox=self.outbox, audit_stream=self.out)
+        site = with_console(SiteApp(self.options.site_dir, self.config()), console)
+        web_server = _Server(self.options.host, web_port, site)
         web_server.start()
         self._servers.append(web_server)
 
@@ -366,8 +378,12 @@ class LocalRuntime:
             "demoUser": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD},
             "physical": self.stack.physical,
             "outputs": self.stack.outputs,
+            "console": {"url": self.console_url, "token": self.console_token},
         }
         path = self.options.state_dir / STATE_FILE
+        # It holds the operator console's token: readable by this user only.
+        path.touch(mode=0o600)
+        path.chmod(0o600)
         path.write_text(json.dumps(state, indent=2, default=str))
 
     # ------------------------------------------------------------ event targets
@@ -461,6 +477,7 @@ class LocalRuntime:
             f"  API:          {self.api_url}",
             f"  AWS endpoint: {self.aws_endpoint}  (region {self.options.region}; any credentials work)",
             f"  demo login:   {DEMO_EMAIL} / {DEMO_PASSWORD}",
+            f"  console:      {self.console_url}  (operators; the token is in the address)",
             f"  clamd:        {self.clamd_note}",
         ]
         if self.stack.warnings:
