@@ -6,6 +6,8 @@ load option, picked the same way); Lanczos-3 resampling after a box pre-reductio
 reducing gap (Pillow ``reducing_gap``, libvips ``resize(gap=...)``); the 256 px image resampled from the
 1024 px one; EXIF orientation applied; no metadata kept; lossy WebP at the same quality and
 method/effort. (pyvips' ``thumbnail()`` does the same steps but has no gap option: it always uses 2.)
+The renderer also decodes a JPEG at 3/8 where that covers the target and 1/2 would be the next scale
+(libvips' shrink has no 3/8); for these 6000x4000 inputs both engines decode at 1/4.
 Every run is a fresh process; its time covers the render alone (after a warm-up on a small image of the
 same format, so library start-up is not counted) and its peak RSS is that whole process's.
 """

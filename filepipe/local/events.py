@@ -279,7 +279,17 @@ class EventDelivery:
 
     def submit(self, delivery: RuleTarget, event: Mapping[str, Any]) -> None:
         now = self._clock()
-        self._push(_Attempt(now, next(self._sequence), delivery, dict(event), now))
+        attempt = _Attempt(now, next(self._sequence), delivery, dict(event), now)
+        # A first attempt is due at once: straight to a delivery thread, not through the scheduler's.
+        with self._condition:
+            if self._stopped:
+                return
+            self._in_flight += 1
+        try:
+            self._pool.submit(self._attempt, attempt)
+        except RuntimeError:  # the pool shut down while stopping
+            with self._condition:
+                self._in_flight -= 1
 
     def _push(self, attempt: _Attempt) -> None:
         with self._condition:

@@ -404,6 +404,7 @@ class LambdaRunner:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         log_read, log_write = os.pipe()
         worker_spec = {
+            "logicalId": spec.logical_id,
             "name": spec.name,
             "arn": spec.arn,
             "handler": spec.handler,

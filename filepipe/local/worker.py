@@ -47,6 +47,7 @@ SDK_MODELS = ("s3", "dynamodb", "stepfunctions", "ses", "sesv2", "events", "cogn
 
 _HEADER = struct.Struct("!II")
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
 
 
 # ------------------------------------------------------------------ framing shared with the runner
@@ -78,6 +79,15 @@ def die_with_parent() -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+
+
+def name_process(name: str) -> None:
+    """Set the name ``ps``, ``top`` and /proc show for this process (the kernel keeps 15 bytes of it)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
     except (OSError, AttributeError):
         return
 
@@ -160,6 +170,8 @@ def _become_worker(
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent()
+    # Which function a worker serves, at a glance: "fn-Thumbnails" for ThumbnailsFunction.
+    name_process("fn-" + str(spec.get("logicalId") or spec["name"]).removesuffix("Function"))
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
@@ -236,6 +248,7 @@ def _reap(control: socket.socket, children: set[int]) -> None:
 def zygote(control_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runtime stops its workers itself on Ctrl-C
     die_with_parent()
+    name_process("fn-zygote")
     for module in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)

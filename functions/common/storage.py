@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, cast
 
 from common.aws import THROTTLING_CODES, error_code
 from common.errors import ServiceThrottled, SourceChanged, SourceMissing
@@ -18,6 +19,103 @@ class ObjectInfo:
     etag: str
     version: str | None
     content_type: str | None
+
+
+class OpenObject:
+    """An object whose GET has started: its size from the response, its bytes read in order, then closed."""
+
+    def __init__(self, size: int, body: Any) -> None:
+        self.size = size
+        self._body = body
+
+    def read(self, length: int) -> bytes:
+        """The next ``length`` bytes (fewer only at the end of the object)."""
+        parts: list[bytes] = []
+        wanted = length
+        while wanted > 0:
+            part = self._body.read(wanted)
+            if not part:
+                break
+            parts.append(part)
+            wanted -= len(part)
+        return b"".join(parts)
+
+    def chunks(self, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        """The rest of the object's bytes in chunks."""
+        while chunk := self._body.read(chunk_size):
+            yield chunk
+
+    def as_file(self, already_read: bytes = b"") -> IO[bytes]:
+        """A seekable file of the whole object (``already_read`` being what was read so far).
+
+        The rest is fetched only as reads reach it, so whoever reads the file (a decoder) works on the
+        first bytes while the later ones are still arriving. All of it is kept in memory.
+        """
+        return cast(IO[bytes], _ObjectFile(self, already_read))
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> OpenObject:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class _ObjectFile(io.RawIOBase):
+    """``OpenObject.as_file``: the bytes read so far in memory, more read from the object on demand."""
+
+    # Fetched at least this much at a time: few socket reads, yet the first bytes are there soon.
+    FETCH_BYTES = 256 * 1024
+
+    def __init__(self, source: OpenObject, already_read: bytes) -> None:
+        super().__init__()
+        self._source = source
+        self._buffer = bytearray(already_read)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def _fetch_to(self, end: int) -> None:
+        end = min(end, self._source.size)
+        while len(self._buffer) < end:
+            part = self._source.read(max(self.FETCH_BYTES, end - len(self._buffer)))
+            if not part:
+                return
+            self._buffer += part
+
+    def readinto(self, target: Any) -> int:
+        view = memoryview(target).cast("B")
+        self._fetch_to(self._position + len(view))
+        data = self._buffer[self._position : self._position + len(view)]
+        view[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = self._source.size if size is None or size < 0 else self._position + size
+        self._fetch_to(end)
+        data = bytes(self._buffer[self._position : end])
+        self._position += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._source.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._position = base + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
 
 
 @dataclass(frozen=True)
@@ -101,6 +199,14 @@ class ObjectStore:
         except Exception as error:
             raise self._translate(error, bucket, key) from error
         return bytes(response["Body"].read())
+
+    def open(self, bucket: str, key: str, version: str | None = None) -> OpenObject:
+        """Start reading the object: one GET gives its size and then its bytes, as far as they are read."""
+        try:
+            response = self._s3.get_object(Bucket=bucket, Key=key, **self._version_args(version))
+        except Exception as error:
+            raise self._translate(error, bucket, key) from error
+        return OpenObject(int(response["ContentLength"]), response["Body"])
 
     def stream(
         self, bucket: str, key: str, version: str | None = None, chunk_size: int = 1024 * 1024

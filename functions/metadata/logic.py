@@ -28,8 +28,6 @@ class MetadataReader(Protocol):
 
     def head(self, bucket: str, key: str, version: str | None = None) -> SizedObject: ...
 
-    def read_prefix(self, bucket: str, key: str, version: str | None, length: int) -> bytes: ...
-
     def read_range(self, bucket: str, key: str, version: str | None, start: int, length: int) -> bytes: ...
 
     def stream(
@@ -49,35 +47,42 @@ def extract_metadata(store: MetadataReader, ref: FileRef, content_type: str | No
         if pages is None:
             scanner = PagesCountScanner()  # the structure could not be followed: look while hashing
 
-    sha256, size = _hash(store, ref, scanner)
+    sha256, size, head = _hash(store, ref, scanner)
     metadata: dict[str, Any] = {"sha256": sha256, "size": size}
     if scanner is not None:
         pages = scanner.largest
     if pages is not None:
         metadata["pages"] = pages
     if content_type is not None:
-        metadata.update(_image_metadata(store, ref, content_type, size))
+        metadata.update(_image_metadata(store, ref, content_type, size, head))
     return metadata
 
 
-def _hash(store: MetadataReader, ref: FileRef, scanner: PagesCountScanner | None) -> tuple[str, int]:
-    """SHA-256 and length of the object, one chunk in memory at a time."""
+def _hash(store: MetadataReader, ref: FileRef, scanner: PagesCountScanner | None) -> tuple[str, int, bytes]:
+    """SHA-256 and length of the object, one chunk in memory at a time, and its first bytes.
+
+    The first ``IMAGE_HEADER_BYTES`` are kept so an image's header is read from this same pass.
+    """
     digest = hashlib.sha256()
     size = 0
+    head = b""
     for chunk in store.stream(ref.bucket, ref.key, ref.version, chunk_size=HASH_CHUNK_BYTES):
         digest.update(chunk)
+        if size < IMAGE_HEADER_BYTES:
+            head += chunk[: IMAGE_HEADER_BYTES - size]
         size += len(chunk)
         if scanner is not None:
             scanner.feed(chunk)
-    return digest.hexdigest(), size
+    return digest.hexdigest(), size, head
 
 
-def _image_metadata(store: MetadataReader, ref: FileRef, content_type: str, size: int) -> dict[str, Any]:
+def _image_metadata(
+    store: MetadataReader, ref: FileRef, content_type: str, size: int, header: bytes
+) -> dict[str, Any]:
     from metadata.images import HEADER_FORMATS, read_image_info  # Pillow only for images
 
     if content_type not in HEADER_FORMATS:
         return {}
-    header = store.read_prefix(ref.bucket, ref.key, ref.version, IMAGE_HEADER_BYTES)
     info = read_image_info(io.BytesIO(header), content_type)
     if info is None and size > len(header):
         # Metadata before the pixels outgrew the header read (or the format needs the whole file).

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
-from PIL import ExifTags, Image, ImageFile
+from PIL import ExifTags, Image, ImageFile, features
 
 from common.errors import FileRejected
 from thumbnails.quality import REDUCING_GAP, WEBP_METHOD, WEBP_QUALITY
@@ -29,6 +29,8 @@ _TRANSPOSE_FOR_ORIENTATION = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+# libjpeg-turbo (the JPEG library of Pillow's wheels) scales the DCT by n/8, so a scale_denom of 3 gives 3/8.
+_DCT_SCALING = bool(features.check_feature("libjpeg_turbo"))
 # Below this many source pixels a resize is too quick to be worth splitting between threads.
 PARALLEL_RESIZE_MIN_PIXELS = 1_000_000
 # Modes resampled as they are (alpha modes are premultiplied per call, which bands would repeat).
@@ -69,13 +71,18 @@ def fit_within(size: tuple[int, int], box: int) -> tuple[int, int]:
 
 
 def render_thumbnails(
-    source: IO[bytes], sizes: Sequence[int], max_pixels: int, formats: Sequence[str] | None = None
+    source: IO[bytes],
+    sizes: Sequence[int],
+    max_pixels: int,
+    formats: Sequence[str] | None = None,
+    on_ready: Callable[[Thumbnail], None] | None = None,
 ) -> list[Thumbnail]:
     """Thumbnails of the first frame of the image in ``source``, one per size, smallest first.
 
     The image is decoded once, at the smallest JPEG DCT scale that still covers the largest size; each
     smaller thumbnail is resampled from the previous one. EXIF orientation is applied after resampling
-    (where it is cheap) and every thumbnail is written without EXIF, XMP or ICC data.
+    (where it is cheap) and every thumbnail is written without EXIF, XMP or ICC data. ``on_ready`` gets
+    each thumbnail as soon as it is encoded (the smallest first, while larger ones may still be encoding).
     """
     with _pixel_limit(max_pixels):
         try:
@@ -83,17 +90,15 @@ def render_thumbnails(
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise FileRejected(f"image has more than {max_pixels} pixels", code="IMAGE_TOO_LARGE") from error
         with image:
-            return _render(image, sorted(set(sizes), reverse=True))
+            return _render(image, sorted(set(sizes), reverse=True), on_ready)
 
 
-def _render(image: ImageFile.ImageFile, sizes: list[int]) -> list[Thumbnail]:
+def _render(
+    image: ImageFile.ImageFile, sizes: list[int], on_ready: Callable[[Thumbnail], None] | None
+) -> list[Thumbnail]:
     original_size = image.size
     largest = fit_within(original_size, sizes[0])
-    box: tuple[float, float, float, float] | None = None
-    if image.format == "JPEG":
-        drafted = image.draft(image.mode, largest)
-        if drafted is not None:
-            box = drafted[1]
+    box = _draft(image, largest) if image.format == "JPEG" else None
     # A second thread takes work Pillow does without the GIL (resampling, WebP encoding): half of a large
     # resize, and each thumbnail's encoding while the next one is resampled. On one vCPU it interleaves.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnail") as helper:
@@ -101,18 +106,57 @@ def _render(image: ImageFile.ImageFile, sizes: list[int]) -> list[Thumbnail]:
         # Read once the image is decoded: a PNG's eXIf chunk may follow the pixel data.
         orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
         icc_profile = image.info.get("icc_profile")
-        encodings = []
-        for size in sizes:
+        pending: list[tuple[int, tuple[int, int], Future[bytes]]] = []
+        thumbnails: list[Thumbnail] = []
+        for index, size in enumerate(sizes):
             dimensions = fit_within(original_size, size)
             if current.size != dimensions:
                 current = _resize(current, dimensions, box, helper)
             box = None  # the DCT-scaled box applies to the decoded image only
             output = _upright(_display_ready(current, icc_profile), orientation)
-            encodings.append((size, output.size, helper.submit(_webp, output)))
-        thumbnails = [
-            Thumbnail(size, width, height, data.result()) for size, (width, height), data in encodings
-        ]
-    return thumbnails[::-1]
+            if index < len(sizes) - 1:
+                pending.append((size, output.size, helper.submit(_webp, output)))
+            else:
+                # The last one is encoded right here, while the helper may still encode the one before.
+                thumbnails.append(Thumbnail(size, *output.size, _webp(output)))
+                if on_ready is not None:
+                    on_ready(thumbnails[-1])
+        for size, (width, height), encoding in reversed(pending):
+            thumbnails.append(Thumbnail(size, width, height, encoding.result()))
+            if on_ready is not None:
+                on_ready(thumbnails[-1])
+    return thumbnails
+
+
+def _draft(image: ImageFile.ImageFile, target: tuple[int, int]) -> tuple[float, float, float, float] | None:
+    """Have the JPEG decoder scale the DCT down to the smallest size that still covers ``target``.
+
+    Pillow's ``draft()`` offers 1/2, 1/4 and 1/8. libjpeg-turbo also decodes at 3/8: where Pillow would pick
+    1/2 and 3/8 still covers the target (a 12 MP photo for 1024 px: 1500 rather than 2000 px wide), the
+    decoder is set up for 3/8, which leaves the resampling half the pixels. Returns the box of the original
+    image within the decoded one (as ``draft()`` does), or None when nothing was scaled.
+    """
+    width, height = image.size
+    reduction = min(width // target[0], height // target[1])
+    three_eighths = (-(-width * 3 // 8), -(-height * 3 // 8))  # libjpeg rounds each side up
+    if (
+        _DCT_SCALING
+        and reduction in (2, 3)
+        and three_eighths[0] >= target[0]
+        and three_eighths[1] >= target[1]
+        and len(image.tile) == 1
+        and not image.decoderconfig
+    ):
+        decoder, extents, offset, arguments = image.tile[0]
+        if extents == (0, 0, width, height):
+            # The decoder writes exactly the size libjpeg computes for scale_denom 3 (3/8 of each side,
+            # rounded up), so the image and its tile are sized to match before anything is decoded.
+            image.tile = [ImageFile._Tile(decoder, (0, 0, *three_eighths), offset, arguments)]
+            image._size = three_eighths
+            image.decoderconfig = (3, 0)
+            return (0.0, 0.0, width * 3 / 8, height * 3 / 8)
+    drafted = image.draft(image.mode, target)
+    return drafted[1] if drafted is not None else None
 
 
 def _resize(

@@ -222,3 +222,10 @@ def test_event_invocations_run_in_the_background(runner: tuple[LambdaRunner, io.
     runner[0].invoke_event("Echo", b'{"n": 9}', on_done=finished)
     assert done.wait(10)
     assert results[0]["event"] == {"n": 9}
+
+
+def test_each_worker_process_is_named_after_its_function(runner: tuple[LambdaRunner, io.StringIO]) -> None:
+    running, _ = runner
+    body, error = invoke(running, "Echo", {"n": 1})
+    assert error is None
+    assert Path(f"/proc/{body['pid']}/comm").read_text().strip() == "fn-Echo"

@@ -170,3 +170,22 @@ def test_garbage_is_not_a_page_count() -> None:
 def test_without_a_validation_result_only_the_hash_and_size_are_given(metadata: Metadata) -> None:
     data = images.png((40, 30))
     assert metadata.extract(data, None) == {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+def _count_requests(s3: Any) -> list[str]:
+    """The S3 operations the step's client makes from now on (with ranged reads marked)."""
+    calls: list[str] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append(model.name + (" (range)" if "Range" in params else ""))
+
+    s3.meta.events.register("before-parameter-build.s3", record)
+    return calls
+
+
+def test_an_image_is_hashed_and_its_header_read_in_one_pass(metadata: Metadata) -> None:
+    data = images.jpeg_with_exif((640, 480), orientation=6)
+    calls = _count_requests(common.aws.client("s3"))
+    result = metadata.extract(data, "image/jpeg")
+    assert (result["width"], result["height"], result["exif"]["Orientation"]) == (480, 640, 6)
+    assert calls == ["GetObject"]

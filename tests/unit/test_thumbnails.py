@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageFile, ImageStat
 
 import common.aws
 import common.settings
@@ -268,3 +268,45 @@ def test_a_png_with_exif_orientation_is_turned_upright(thumbnails: Thumbnails) -
     image = thumbnails.image(result["thumbnails"][1]["key"])
     assert _close(_rgba(image, (100, 5)), images.RED)
     assert _close(_rgba(image, (100, 395)), images.BLUE)
+
+
+def _mean_difference(first: Image.Image, second: Image.Image) -> float:
+    difference = ImageChops.difference(first.convert("RGB"), second.convert("RGB"))
+    return sum(ImageStat.Stat(difference).mean) / 3
+
+
+def test_a_12_mp_jpeg_is_decoded_at_three_eighths_and_matches_a_full_decode() -> None:
+    """4000x3000 for 1024 px: 3/8 (1500 px) covers the target, so the decoder does not stop at 1/2."""
+    photo = images.halves((4000, 3000))
+    ImageDraw.Draw(photo).ellipse((1200, 700, 2800, 2300), fill=(30, 200, 40))
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=90)
+    decoded_sizes: list[tuple[int, int]] = []
+    original_load = ImageFile.ImageFile.load
+
+    def spy(image: ImageFile.ImageFile) -> Any:
+        decoded_sizes.append(image.size)
+        return original_load(image)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ImageFile.ImageFile, "load", spy)
+        result = render.render_thumbnails(io.BytesIO(buffer.getvalue()), (256, 1024), 50_000_000)
+    if render._DCT_SCALING:
+        assert max(decoded_sizes) == (1500, 1125)
+    reference = Image.open(io.BytesIO(buffer.getvalue()))
+    for thumbnail in result:
+        made = Image.open(io.BytesIO(thumbnail.data))
+        expected = reference.resize(made.size, Image.Resampling.LANCZOS)
+        assert _mean_difference(made, expected) < 2.0
+
+
+def test_each_thumbnail_is_handed_over_as_soon_as_it_is_encoded() -> None:
+    handed: list[int] = []
+    result = render.render_thumbnails(
+        io.BytesIO(images.jpeg((2400, 1600))),
+        (1024, 256),
+        50_000_000,
+        on_ready=lambda t: handed.append(t.size),
+    )
+    assert handed == [256, 1024]  # the smallest first, encoded while the larger one still was
+    assert [t.size for t in result] == [256, 1024]

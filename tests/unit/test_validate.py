@@ -338,3 +338,49 @@ def test_the_steps_run_with_the_environment_the_template_gives_them(stack: Stack
     body = json.loads(rejected.payload)
     assert body["errorType"] == "FileRejected"
     assert json.loads(body["errorMessage"])["code"] == "UNSUPPORTED_TYPE"
+
+
+def _count_requests(s3: Any) -> list[str]:
+    """The S3 operations the step's client makes from now on (with ranged reads marked)."""
+    calls: list[str] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append(model.name + (" (range)" if "Range" in params else ""))
+
+    s3.meta.events.register("before-parameter-build.s3", record)
+    return calls
+
+
+def test_an_image_is_sized_typed_and_decoded_from_one_read(uploads: Uploads) -> None:
+    event = uploads.put(images.jpeg((1200, 900)))
+    calls = _count_requests(common.aws.client("s3"))
+    assert validate(event)["contentType"] == "image/jpeg"
+    assert calls == ["GetObject"]
+
+
+def test_a_zip_is_typed_from_its_first_bytes_and_its_central_directory(uploads: Uploads) -> None:
+    event = uploads.put(images.office_document("docx"))
+    calls = _count_requests(common.aws.client("s3"))
+    assert validate(event)["kind"] == "document"
+    assert calls[0] == "GetObject"
+    assert set(calls[1:]) == {"GetObject (range)"}
+
+
+def test_an_image_arriving_in_pieces_decodes_as_a_whole(uploads: Uploads) -> None:
+    """The decoder reads the download as it arrives: a file spread over many reads decodes the same."""
+    from common.storage import OpenObject
+
+    data = images.jpeg((2000, 1500), quality=95)
+
+    class Trickle(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            return super().read(min(size if size is not None and size >= 0 else len(data), 1000))
+
+    opened = OpenObject(len(data), Trickle(data))
+    head = opened.read(8192)
+    file = opened.as_file(head)
+    assert verify_image(file, "image/jpeg", 50_000_000) == (2000, 1500)
+    file.seek(0)
+    assert file.read() == data
+    file.seek(-10, io.SEEK_END)
+    assert file.read(100) == data[-10:]
