@@ -19,6 +19,7 @@ from filepipe.lambdas import LambdaContext
 from metadata import handler
 from metadata.pdf import PagesCountScanner, count_pages
 from tests import images
+from tests.stack import reset_function_caches
 
 INGEST = "filepipe-ingest-test"
 OWNER = "5f0c8a52-2d7e-4f7b-9a39-0c1d2e3f4a5b"
@@ -30,11 +31,6 @@ CONTEXT = LambdaContext(
     memory_limit_in_mb=512,
     timeout_seconds=300,
 )
-
-
-def _reset_caches() -> None:
-    common.aws.reset_clients()
-    common.settings.load_settings.cache_clear()
 
 
 @dataclass
@@ -62,9 +58,9 @@ def metadata(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Metadat
         s3.create_bucket(Bucket=INGEST)
         s3.put_bucket_versioning(Bucket=INGEST, VersioningConfiguration={"Status": "Enabled"})
         monkeypatch.setenv("INGEST_BUCKET", INGEST)
-        _reset_caches()
+        reset_function_caches()
         yield Metadata(s3)
-    _reset_caches()
+    reset_function_caches()
 
 
 def test_the_hash_and_size_match_hashlib_over_the_bytes(metadata: Metadata) -> None:

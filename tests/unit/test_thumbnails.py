@@ -13,11 +13,10 @@ import pytest
 from moto import mock_aws
 from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageFile, ImageStat
 
-import common.aws
-import common.settings
 from common.model import FileRef, ingest_key, new_file_id, thumbnail_key
 from filepipe.lambdas import LambdaContext
 from tests import images
+from tests.stack import reset_function_caches
 from thumbnails import handler, render
 
 INGEST = "filepipe-ingest-test"
@@ -30,11 +29,6 @@ CONTEXT = LambdaContext(
     memory_limit_in_mb=1024,
     timeout_seconds=120,
 )
-
-
-def _reset_caches() -> None:
-    common.aws.reset_clients()
-    common.settings.load_settings.cache_clear()
 
 
 @dataclass
@@ -73,9 +67,9 @@ def thumbnails(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Thumb
         monkeypatch.setenv("INGEST_BUCKET", INGEST)
         monkeypatch.setenv("CLEAN_BUCKET", CLEAN)
         monkeypatch.delenv("MAX_IMAGE_PIXELS", raising=False)
-        _reset_caches()
+        reset_function_caches()
         yield Thumbnails(s3)
-    _reset_caches()
+    reset_function_caches()
 
 
 def _sizes(result: dict[str, Any]) -> dict[int, tuple[int, int]]:

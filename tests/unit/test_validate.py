@@ -24,7 +24,7 @@ from common.errors import FileRejected
 from common.model import FileRef, ingest_key, new_file_id
 from filepipe.lambdas import LambdaContext, invoke_in_process
 from tests import images
-from tests.stack import StackFixture
+from tests.stack import StackFixture, reset_function_caches
 from validate import handler
 from validate.images import verify_image
 from validate.sniff import sniff
@@ -39,11 +39,6 @@ CONTEXT = LambdaContext(
     memory_limit_in_mb=1024,
     timeout_seconds=60,
 )
-
-
-def _reset_caches() -> None:
-    common.aws.reset_clients()
-    common.settings.load_settings.cache_clear()
 
 
 @dataclass
@@ -61,7 +56,7 @@ class Uploads:
 
     def setenv(self, name: str, value: str) -> None:
         self.monkeypatch.setenv(name, value)
-        _reset_caches()
+        reset_function_caches()
 
 
 @pytest.fixture
@@ -74,9 +69,9 @@ def uploads(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Uploads]
         monkeypatch.setenv("MAX_FILE_BYTES", str(50 * MB))
         monkeypatch.setenv("ALLOWED_TYPES", ",".join(sorted(common.filetypes.KNOWN_TYPES)))
         monkeypatch.delenv("MAX_IMAGE_PIXELS", raising=False)
-        _reset_caches()
+        reset_function_caches()
         yield Uploads(s3, monkeypatch)
-    _reset_caches()
+    reset_function_caches()
 
 
 def validate(event: dict[str, Any]) -> dict[str, Any]:
