@@ -14,6 +14,12 @@ _MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
 
 
 @dataclass(frozen=True)
+class ObjectHead:
+    size: int  # of the whole object
+    data: bytes  # its first bytes
+
+
+@dataclass(frozen=True)
 class ObjectInfo:
     size: int
     etag: str
@@ -164,17 +170,21 @@ class ObjectStore:
             return False
         return True
 
-    def read_prefix(self, bucket: str, key: str, version: str | None, length: int) -> bytes:
-        """The first ``length`` bytes (fewer for a shorter object)."""
+    def read_head(self, bucket: str, key: str, version: str | None, length: int) -> ObjectHead:
+        """The object's size and its first ``length`` bytes (fewer for a shorter object), in one GET."""
         try:
             response = self._s3.get_object(
                 Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}", **self._version_args(version)
             )
         except Exception as error:
             if error_code(error) == "InvalidRange":  # an empty object has no byte 0
-                return b""
+                return ObjectHead(size=0, data=b"")
             raise self._translate(error, bucket, key) from error
-        return bytes(response["Body"].read())
+        data = bytes(response["Body"].read())
+        # "bytes 0-8191/5623801": the total follows the slash. Without a range reply, the body is all of it.
+        content_range = str(response.get("ContentRange") or "")
+        size = int(content_range.rpartition("/")[2]) if "/" in content_range else len(data)
+        return ObjectHead(size=size, data=data)
 
     def read_range(self, bucket: str, key: str, version: str | None, start: int, length: int) -> bytes:
         """``length`` bytes from offset ``start`` (fewer when the object ends sooner)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from common.aws import client
 from common.model import FileRef
@@ -12,6 +12,13 @@ from common.observability import bind_file, instrumented, logger
 from common.settings import EnvSettings, load_settings
 from common.storage import ObjectStore
 from metadata.logic import extract_metadata
+
+
+class Validated(BaseModel):
+    """What the validate step found, passed on by the state machine."""
+
+    content_type: str = Field(alias="contentType", min_length=1)
+    size: int = Field(ge=0)
 
 
 class MetadataSettings(EnvSettings):
@@ -25,7 +32,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ref = FileRef.from_state(event)
     if ref.bucket != settings.ingest_bucket:
         raise ValueError(f"metadata reads uploads from {settings.ingest_bucket} only, not {ref.bucket}")
-    content_type = (event.get("validation") or {}).get("contentType")
-    metadata = extract_metadata(ObjectStore(client("s3")), ref, content_type)
-    logger.info("metadata extracted", extra={"sha256": metadata["sha256"], "size": metadata["size"]})
+    validation = Validated.model_validate(event["validation"])
+    metadata = extract_metadata(ObjectStore(client("s3")), ref, validation.content_type, validation.size)
+    logger.info("metadata extracted", extra={"fields": sorted(metadata)})
     return metadata

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-import struct
 import warnings
-import zlib
 from dataclasses import dataclass, field
 from typing import IO
 
 from PIL import ExifTags, Image, TiffImagePlugin
 
-# The Pillow plugin for each image type whose header we read.
-HEADER_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
+from common.images import DECODE_ERRORS, DECODERS
+
+# The image types whose header we read, each with its Pillow plugin.
+HEADER_FORMATS = DECODERS
 
 # The only EXIF fields ever returned: camera, exposure and orientation. Never GPS, serial numbers,
 # owner names or maker notes.
@@ -30,7 +30,6 @@ _EXIF_IFD_FIELDS = {
     "LensModel": ExifTags.Base.LensModel,
 }
 _MAX_TEXT = 128
-_HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def read_image_info(source: IO[bytes], content_type: str) -> ImageInfo | None:
             with Image.open(source, formats=[HEADER_FORMATS[content_type]]) as image:
                 width, height = image.size
                 raw_exif = image.info.get("exif")
-    except (Image.DecompressionBombError, *_HEADER_ERRORS):
+    except (Image.DecompressionBombError, *DECODE_ERRORS):
         return None
     exif = _exif_subset(raw_exif) if isinstance(raw_exif, bytes) and raw_exif else {}
     if exif.get("Orientation") in (5, 6, 7, 8):  # rotated a quarter turn: shown the other way round
@@ -62,7 +61,7 @@ def _exif_subset(raw: bytes) -> dict[str, str | int | float]:
     try:
         exif.load(raw)
         exif_ifd = exif.get_ifd(ExifTags.IFD.Exif)
-    except _HEADER_ERRORS:
+    except DECODE_ERRORS:
         return {}
     subset: dict[str, str | int | float] = {}
     for name, tag in _IFD0_FIELDS.items():

@@ -1,8 +1,7 @@
-"""Extract an upload's metadata: streamed SHA-256 and size, image header details, PDF page count."""
+"""Extract an upload's metadata from as few bytes as possible: image headers, PDF page counts."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import tempfile
 from collections.abc import Iterator
@@ -15,18 +14,10 @@ PDF = "application/pdf"
 # Enough for image headers with large EXIF/ICC blocks; beyond it the image is read whole, once more.
 IMAGE_HEADER_BYTES = 256 * 1024
 SPOOL_MEMORY_BYTES = 16 * 1024 * 1024
-HASH_CHUNK_BYTES = 1024 * 1024
-
-
-class SizedObject(Protocol):
-    @property
-    def size(self) -> int: ...
 
 
 class MetadataReader(Protocol):
     """The reads the step needs; ``common.storage.ObjectStore`` provides them over S3."""
-
-    def head(self, bucket: str, key: str, version: str | None = None) -> SizedObject: ...
 
     def read_range(self, bucket: str, key: str, version: str | None, start: int, length: int) -> bytes: ...
 
@@ -35,54 +26,36 @@ class MetadataReader(Protocol):
     ) -> Iterator[bytes]: ...
 
 
-def extract_metadata(store: MetadataReader, ref: FileRef, content_type: str | None) -> dict[str, Any]:
-    """``{sha256, size}`` plus ``width/height/exif`` for images and ``pages`` for PDFs when known."""
-    pages: int | None = None
-    scanner: PagesCountScanner | None = None
-    if content_type == PDF:
-        pages = count_pages(
-            lambda start, length: store.read_range(ref.bucket, ref.key, ref.version, start, length),
-            store.head(ref.bucket, ref.key, ref.version).size,
-        )
-        if pages is None:
-            scanner = PagesCountScanner()  # the structure could not be followed: look while hashing
+def extract_metadata(store: MetadataReader, ref: FileRef, content_type: str, size: int) -> dict[str, Any]:
+    """``width/height/exif`` for images and ``pages`` for PDFs, when the file shows them.
 
-    sha256, size, head = _hash(store, ref, scanner)
-    metadata: dict[str, Any] = {"sha256": sha256, "size": size}
-    if scanner is not None:
-        pages = scanner.largest
-    if pages is not None:
-        metadata["pages"] = pages
-    if content_type is not None:
-        metadata.update(_image_metadata(store, ref, content_type, size, head))
-    return metadata
-
-
-def _hash(store: MetadataReader, ref: FileRef, scanner: PagesCountScanner | None) -> tuple[str, int, bytes]:
-    """SHA-256 and length of the object, one chunk in memory at a time, and its first bytes.
-
-    The first ``IMAGE_HEADER_BYTES`` are kept so an image's header is read from this same pass.
+    The file's size and type come from the validate step and its SHA-256 from the scan, which read
+    every byte anyway; here only the parts that hold the metadata are read.
     """
-    digest = hashlib.sha256()
-    size = 0
-    head = b""
-    for chunk in store.stream(ref.bucket, ref.key, ref.version, chunk_size=HASH_CHUNK_BYTES):
-        digest.update(chunk)
-        if size < IMAGE_HEADER_BYTES:
-            head += chunk[: IMAGE_HEADER_BYTES - size]
-        size += len(chunk)
-        if scanner is not None:
+    if content_type == PDF:
+        return _pdf_metadata(store, ref, size)
+    return _image_metadata(store, ref, content_type, size)
+
+
+def _pdf_metadata(store: MetadataReader, ref: FileRef, size: int) -> dict[str, Any]:
+    pages = count_pages(
+        lambda start, length: store.read_range(ref.bucket, ref.key, ref.version, start, length), size
+    )
+    if pages is None:
+        # The structure could not be followed: look for the page tree in the whole file instead.
+        scanner = PagesCountScanner()
+        for chunk in store.stream(ref.bucket, ref.key, ref.version):
             scanner.feed(chunk)
-    return digest.hexdigest(), size, head
+        pages = scanner.largest
+    return {} if pages is None else {"pages": pages}
 
 
-def _image_metadata(
-    store: MetadataReader, ref: FileRef, content_type: str, size: int, header: bytes
-) -> dict[str, Any]:
+def _image_metadata(store: MetadataReader, ref: FileRef, content_type: str, size: int) -> dict[str, Any]:
     from metadata.images import HEADER_FORMATS, read_image_info  # Pillow only for images
 
     if content_type not in HEADER_FORMATS:
         return {}
+    header = store.read_range(ref.bucket, ref.key, ref.version, 0, IMAGE_HEADER_BYTES)
     info = read_image_info(io.BytesIO(header), content_type)
     if info is None and size > len(header):
         # Metadata before the pixels outgrew the header read (or the format needs the whole file).

@@ -10,19 +10,22 @@ from common.records import FileRecords
 
 
 def ready_fields(state: dict[str, Any]) -> dict[str, Any]:
-    """Merge validation, the parallel analysis branches and the promotion into record fields."""
+    """Merge validation, the scan's hash, the parallel analysis branches and the promotion into fields."""
     validation = state["validation"]
     fields: dict[str, Any] = {
         "contentType": validation["contentType"],
         "size": validation["size"],
         "cleanKey": state["promotion"]["key"],
     }
+    sha256 = (state.get("scan") or {}).get("sha256")
+    if sha256:
+        fields["sha256"] = sha256
     for branch in state.get("analysis", []):
         if branch.get("thumbnails"):
             fields["thumbnails"] = branch["thumbnails"]
         metadata = branch.get("metadata")
         if metadata:
-            for name in ("sha256", "width", "height", "pages", "exif"):
+            for name in ("width", "height", "pages", "exif"):
                 if metadata.get(name) is not None:
                     fields[name] = metadata[name]
     return fields

@@ -1,15 +1,18 @@
-"""The scan decision: size limit, definitions freshness, INSTREAM, and a fail-closed reading of the reply."""
+"""The scan decision: size limit, definitions freshness, INSTREAM, and a fail-closed reading of the reply.
+
+The scan is the one step that reads every byte of the upload, so it also hashes them (SHA-256).
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from common.errors import ScanIncomplete, ScannerUnavailable
 from common.model import FileRef
-from common.storage import ObjectInfo
 from scan.clamd import EngineVersion, ReplyKind, ScanReply
 
 CHUNK_SIZE = 256 * 1024
@@ -20,12 +23,18 @@ LIMIT_EXCEEDED_PREFIX = "Heuristics.Limits.Exceeded."
 _CLOCK_SKEW = timedelta(hours=1)
 
 
-class ObjectSource(Protocol):
-    def head(self, bucket: str, key: str, version: str | None = None) -> ObjectInfo: ...
+class OpenedUpload(Protocol):
+    """An upload whose GET has begun: its size, then its bytes in chunks."""
 
-    def stream(
-        self, bucket: str, key: str, version: str | None = None, chunk_size: int = ...
-    ) -> Iterator[bytes]: ...
+    size: int
+
+    def chunks(self, chunk_size: int = ...) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class ObjectSource(Protocol):
+    def open(self, bucket: str, key: str, version: str | None = None) -> OpenedUpload: ...
 
 
 class Scanner(Protocol):
@@ -46,9 +55,15 @@ class Verdict:
     verdict: Literal["CLEAN", "INFECTED"]
     signature: str | None
     engine: str
+    sha256: str | None = None  # of every byte scanned; None unless the whole object was
 
     def as_payload(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "signature": self.signature, "engine": self.engine}
+        return {
+            "verdict": self.verdict,
+            "signature": self.signature,
+            "engine": self.engine,
+            "sha256": self.sha256,
+        }
 
 
 def check_definitions(version: EngineVersion, now: datetime, max_age: timedelta) -> None:
@@ -64,12 +79,13 @@ def check_definitions(version: EngineVersion, now: datetime, max_age: timedelta)
         raise ScannerUnavailable(f"definitions are dated in the future ({version.text}); check clocks")
 
 
-class _CountedStream:
-    """Passes chunks through, counting bytes and stopping at the limit in case the object grew."""
+class MeasuredStream:
+    """Passes chunks through, counting and hashing them, and stops at the limit in case the object grew."""
 
     def __init__(self, chunks: Iterable[bytes], limit: int) -> None:
         self._chunks = chunks
         self._limit = limit
+        self._digest = hashlib.sha256()
         self.sent = 0
 
     def __iter__(self) -> Iterator[bytes]:
@@ -77,7 +93,12 @@ class _CountedStream:
             self.sent += len(chunk)
             if self.sent > self._limit:
                 raise ScanIncomplete(f"object is larger than the scan limit of {self._limit} bytes")
+            self._digest.update(chunk)
             yield chunk
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
 
 
 def interpret_reply(reply: ScanReply, engine: str) -> Verdict:
@@ -96,17 +117,20 @@ def interpret_reply(reply: ScanReply, engine: str) -> Verdict:
 def scan_object(
     ref: FileRef, source: ObjectSource, scanner: Scanner, policy: ScanPolicy, now: datetime
 ) -> Verdict:
-    info = source.head(ref.bucket, ref.key, ref.version)
-    if info.size > policy.max_bytes:
-        raise ScanIncomplete(f"object is {info.size} bytes, above the scan limit of {policy.max_bytes}")
-    version = scanner.version()
-    check_definitions(version, now, policy.definitions_max_age)
-
-    stream = _CountedStream(
-        source.stream(ref.bucket, ref.key, ref.version, chunk_size=policy.chunk_size), policy.max_bytes
-    )
-    reply = scanner.instream(stream)
+    """The verdict on exactly the object version in ``ref``, with the SHA-256 of its bytes."""
+    upload = source.open(ref.bucket, ref.key, ref.version)
+    try:
+        # Too large is final whatever the scanner's state, so it is decided before asking the scanner.
+        if upload.size > policy.max_bytes:
+            raise ScanIncomplete(f"object is {upload.size} bytes, above the scan limit of {policy.max_bytes}")
+        version = scanner.version()
+        check_definitions(version, now, policy.definitions_max_age)
+        stream = MeasuredStream(upload.chunks(policy.chunk_size), policy.max_bytes)
+        reply = scanner.instream(stream)
+    finally:
+        upload.close()
     verdict = interpret_reply(reply, version.text)
-    if verdict.verdict == "CLEAN" and stream.sent != info.size:
-        raise ScanIncomplete(f"streamed {stream.sent} of {info.size} bytes")
-    return verdict
+    whole = stream.sent == upload.size
+    if verdict.verdict == "CLEAN" and not whole:
+        raise ScanIncomplete(f"streamed {stream.sent} of {upload.size} bytes")
+    return replace(verdict, sha256=stream.sha256 if whole else None)

@@ -1,22 +1,23 @@
-"""One decode, a set of WebP thumbnails: JPEGs downscaled while decoding; upright, sRGB, no metadata."""
+"""One decode, a set of WebP thumbnails: JPEGs downscaled while decoding; upright, sRGB, no metadata.
+
+That decode is also the image's integrity check: data that does not decode is a rejected file.
+"""
 
 from __future__ import annotations
 
 import io
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
 from PIL import ExifTags, Image, ImageFile, features
 
-from common.errors import FileRejected
+from common.images import BOMB_ERRORS, DECODE_ERRORS, DECODERS, corrupt, pixel_limit, too_large
 from thumbnails.quality import REDUCING_GAP, WEBP_METHOD, WEBP_QUALITY
 
-# The Pillow plugin for each type we make thumbnails of; other image types (HEIC) get none.
-RENDERABLE_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
+# The types we make thumbnails of, each with its Pillow plugin; other image types (HEIC) get none.
+RENDERABLE_TYPES = DECODERS
 
 RESAMPLE = Image.Resampling.LANCZOS  # Lanczos-3, as pyvips' thumbnail uses
 
@@ -47,19 +48,6 @@ class Thumbnail:
     data: bytes
 
 
-@contextmanager
-def _pixel_limit(max_pixels: int) -> Iterator[None]:
-    """Pillow refuses, rather than warns about, images above ``max_pixels`` while this is active."""
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
-
-
 def fit_within(size: tuple[int, int], box: int) -> tuple[int, int]:
     """``size`` scaled to fit a ``box`` x ``box`` square, never enlarged."""
     width, height = size
@@ -84,36 +72,77 @@ def render_thumbnails(
     (where it is cheap) and every thumbnail is written without EXIF, XMP or ICC data. ``on_ready`` gets
     each thumbnail as soon as it is encoded (the smallest first, while larger ones may still be encoding).
     """
-    with _pixel_limit(max_pixels):
+    ordered = sorted(set(sizes), reverse=True)
+    with pixel_limit(max_pixels):
         try:
             image = Image.open(source, formats=list(formats) if formats is not None else None)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise FileRejected(f"image has more than {max_pixels} pixels", code="IMAGE_TOO_LARGE") from error
+        except BOMB_ERRORS as error:
+            raise too_large(max_pixels) from error
+        except DECODE_ERRORS as error:
+            raise corrupt(error) from error
         with image:
-            return _render(image, sorted(set(sizes), reverse=True), on_ready)
+            try:
+                decoded = _decode(image, fit_within(image.size, ordered[0]), max_pixels)
+            except BOMB_ERRORS as error:
+                raise too_large(max_pixels) from error
+            except DECODE_ERRORS as error:
+                raise corrupt(error) from error
+            # Outside the decode's error handling: a failure to encode or store is not a bad file.
+            return _render(decoded, ordered, on_ready)
+
+
+@dataclass
+class _Decoded:
+    pixels: Image.Image  # the first frame, in a mode Pillow resamples correctly
+    original_size: tuple[int, int]
+    box: tuple[float, float, float, float] | None  # the original within ``pixels``, when DCT-scaled
+    orientation: object
+    icc_profile: bytes | None
+
+
+def _decode(image: ImageFile.ImageFile, largest: tuple[int, int], max_pixels: int) -> _Decoded:
+    if image.width * image.height > max_pixels:
+        raise too_large(max_pixels, image.size)
+    if getattr(image, "n_frames", 1) > 1:
+        _check_later_frames(image, max_pixels)
+    original_size = image.size
+    box = _draft(image, largest) if image.format == "JPEG" else None
+    pixels = _resizable(image)
+    # Read once the image is decoded: a PNG's eXIf chunk may follow the pixel data.
+    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    return _Decoded(pixels, original_size, box, orientation, image.info.get("icc_profile"))
+
+
+def _check_later_frames(image: ImageFile.ImageFile, max_pixels: int) -> None:
+    """Decode the frames after the first (up to one image's worth of pixels), then go back to the first.
+
+    An animation whose later frames are damaged is refused before any thumbnail of it is stored.
+    """
+    decoded_pixels = 0
+    for index in range(1, getattr(image, "n_frames", 1)):
+        image.seek(index)
+        image.load()
+        decoded_pixels += image.width * image.height
+        if decoded_pixels >= max_pixels:
+            break
+    image.seek(0)
 
 
 def _render(
-    image: ImageFile.ImageFile, sizes: list[int], on_ready: Callable[[Thumbnail], None] | None
+    decoded: _Decoded, sizes: list[int], on_ready: Callable[[Thumbnail], None] | None
 ) -> list[Thumbnail]:
-    original_size = image.size
-    largest = fit_within(original_size, sizes[0])
-    box = _draft(image, largest) if image.format == "JPEG" else None
+    current, box = decoded.pixels, decoded.box
     # A second thread takes work Pillow does without the GIL (resampling, WebP encoding): half of a large
     # resize, and each thumbnail's encoding while the next one is resampled. On one vCPU it interleaves.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnail") as helper:
-        current = _resizable(image)
-        # Read once the image is decoded: a PNG's eXIf chunk may follow the pixel data.
-        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
-        icc_profile = image.info.get("icc_profile")
         pending: list[tuple[int, tuple[int, int], Future[bytes]]] = []
         thumbnails: list[Thumbnail] = []
         for index, size in enumerate(sizes):
-            dimensions = fit_within(original_size, size)
+            dimensions = fit_within(decoded.original_size, size)
             if current.size != dimensions:
                 current = _resize(current, dimensions, box, helper)
             box = None  # the DCT-scaled box applies to the decoded image only
-            output = _upright(_display_ready(current, icc_profile), orientation)
+            output = _upright(_display_ready(current, decoded.icc_profile), decoded.orientation)
             if index < len(sizes) - 1:
                 pending.append((size, output.size, helper.submit(_webp, output)))
             else:

@@ -1,40 +1,23 @@
-"""Decide whether an upload is acceptable: real size from S3, real type from its bytes, images decoded."""
+"""Decide whether an upload is acceptable: size from S3, type from its first bytes, image headers."""
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import Protocol
 
 from common.errors import FileRejected
 from common.filetypes import KNOWN_TYPES
 from common.model import FileRef
+from common.storage import ObjectHead
 from validate.sniff import SNIFF_BYTES, sniff
 
-# Images are decoded from a local copy: in memory while small, on disk (Lambda's /tmp) beyond this.
-SPOOL_MEMORY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
-
-
-class OpenedUpload(Protocol):
-    """An upload whose read has begun: its size, then its bytes in order."""
-
-    size: int
-
-    def read(self, length: int) -> bytes: ...
-
-    def chunks(self, chunk_size: int = ...) -> Iterator[bytes]: ...
-
-    def as_file(self, already_read: bytes = ...) -> IO[bytes]: ...
-
-    def close(self) -> None: ...
 
 
 class ObjectReader(Protocol):
     """The reads validation needs; ``common.storage.ObjectStore`` provides them over S3."""
 
-    def open(self, bucket: str, key: str, version: str | None = None) -> OpenedUpload: ...
+    def read_head(self, bucket: str, key: str, version: str | None, length: int) -> ObjectHead: ...
 
     def read_range(self, bucket: str, key: str, version: str | None, start: int, length: int) -> bytes: ...
 
@@ -59,53 +42,30 @@ class Validation:
 def validate_upload(store: ObjectReader, ref: FileRef, rules: ValidationRules) -> Validation:
     """The detected type, size and kind of the upload, or ``FileRejected`` with a specific code.
 
-    One read of the object serves it all: the size its response reports, the first bytes for the type,
-    and (for an image only, once its header passed) the rest for the decode. Other files are never read
-    past their first bytes (zips also get ranged reads of their central directory).
+    Only the first bytes are read (zips also get ranged reads of their central directory): the size comes
+    with them. An image's pixels are checked where they are decoded anyway, by the thumbnail step.
     """
-    upload = store.open(ref.bucket, ref.key, ref.version)
-    try:
-        size = upload.size
-        if size == 0:
-            raise FileRejected("the file is empty", code="EMPTY_FILE")
-        if size > rules.max_file_bytes:
-            raise FileRejected(
-                f"the file has {size} bytes, more than the {rules.max_file_bytes} allowed", code="TOO_LARGE"
-            )
-
-        prefix = upload.read(SNIFF_BYTES)
-        detection = sniff(
-            prefix,
-            size,
-            lambda start, length: store.read_range(ref.bucket, ref.key, ref.version, start, length),
+    head = store.read_head(ref.bucket, ref.key, ref.version, SNIFF_BYTES)
+    size = head.size
+    if size == 0:
+        raise FileRejected("the file is empty", code="EMPTY_FILE")
+    if size > rules.max_file_bytes:
+        raise FileRejected(
+            f"the file has {size} bytes, more than the {rules.max_file_bytes} allowed", code="TOO_LARGE"
         )
-        accepted = [mime for mime in detection.candidates if mime in rules.allowed_types]
-        if not accepted:
-            raise FileRejected(f"files of type {detection.label} are not accepted", code="UNSUPPORTED_TYPE")
-        content_type = accepted[0]
-        kind = KNOWN_TYPES[content_type].kind
 
-        if kind == "image":
-            _check_image(upload, content_type, prefix, rules.max_image_pixels)
-    finally:
-        upload.close()
+    detection = sniff(
+        head.data,
+        size,
+        lambda start, length: store.read_range(ref.bucket, ref.key, ref.version, start, length),
+    )
+    accepted = [mime for mime in detection.candidates if mime in rules.allowed_types]
+    if not accepted:
+        raise FileRejected(f"files of type {detection.label} are not accepted", code="UNSUPPORTED_TYPE")
+    content_type = accepted[0]
+    kind = KNOWN_TYPES[content_type].kind
+    if kind == "image":
+        from validate.images import check_declared_size  # Pillow is imported only for images
+
+        check_declared_size(head.data, content_type, rules.max_image_pixels)
     return Validation(content_type=content_type, size=size, kind=kind)
-
-
-def _check_image(upload: OpenedUpload, content_type: str, prefix: bytes, max_pixels: int) -> None:
-    from validate import images  # Pillow is imported only when an image needs checking
-
-    if content_type not in images.DECODERS:
-        # No decoder here for this type (HEIC): its container signature, already matched, is the check.
-        return
-    images.check_declared_size(prefix, content_type, max_pixels)
-    if upload.size <= SPOOL_MEMORY_BYTES:
-        # Decoded from memory as the bytes arrive, rather than from a spool written and read back.
-        images.verify_image(upload.as_file(prefix), content_type, max_pixels)
-        return
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as local_copy:
-        local_copy.write(prefix)
-        for chunk in upload.chunks():
-            local_copy.write(chunk)
-        local_copy.seek(0)
-        images.verify_image(local_copy, content_type, max_pixels)

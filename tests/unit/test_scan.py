@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -28,7 +29,7 @@ import common.settings
 from common.errors import ScanIncomplete, ScannerUnavailable
 from common.model import FileRef, ingest_key, new_file_id
 from common.settings import SettingsError
-from common.storage import ObjectInfo, ObjectStore
+from common.storage import ObjectStore
 from filepipe.clamd import (
     NOT_INSTALLED,
     SIGNATURE_NAME,
@@ -128,8 +129,10 @@ def closed_port() -> int:
 @pytest.mark.clamd
 @needs_clamd
 def test_clean_file_is_clean(aws: Any, local_clamd: LocalClamd) -> None:
-    verdict = scan(aws, local_clamd, upload(aws, b"quarterly numbers\n" * 1000, "text/plain"))
+    data = b"quarterly numbers\n" * 1000
+    verdict = scan(aws, local_clamd, upload(aws, data, "text/plain"))
     assert verdict.verdict == "CLEAN"
+    assert verdict.sha256 == hashlib.sha256(data).hexdigest()
     assert verdict.signature is None
     assert verdict.engine.startswith("ClamAV 1.")
     assert parse_version(verdict.engine).database_built_at is not None
@@ -245,12 +248,13 @@ class GeneratedObject:
         self.tail = tail
         self.stream_size = size if stream_size is None else stream_size
 
-    def head(self, bucket: str, key: str, version: str | None = None) -> ObjectInfo:
-        return ObjectInfo(size=self.size, etag="generated", version=version, content_type=None)
+    def open(self, bucket: str, key: str, version: str | None = None) -> GeneratedObject:
+        return self
 
-    def stream(
-        self, bucket: str, key: str, version: str | None = None, chunk_size: int = 1
-    ) -> Iterator[bytes]:
+    def close(self) -> None:
+        pass
+
+    def chunks(self, chunk_size: int = 1) -> Iterator[bytes]:
         filler = self.stream_size - len(self.tail)
         block = bytes(range(256)) * (chunk_size // 256)
         sent = 0
@@ -281,6 +285,10 @@ def test_ten_megabytes_stream_with_flat_memory_and_the_end_is_scanned(local_clam
     finally:
         tracemalloc.stop()
     assert clean.verdict == "CLEAN"
+    expected = hashlib.sha256()
+    for piece in GeneratedObject(size).chunks(POLICY.chunk_size):
+        expected.update(piece)
+    assert clean.sha256 == expected.hexdigest()
     assert peak < 2 * 1024 * 1024, f"peak {peak} bytes for a {size}-byte object"
     assert elapsed < 10
     # The signature sits in the last bytes: CLEAN above really covered the whole stream.
@@ -362,7 +370,13 @@ def test_only_ok_after_the_whole_stream_is_clean() -> None:
             engine,
         )
     infected = interpret_reply(parse_scan_reply("stream: Eicar-Sig FOUND", whole_stream_sent=True), engine)
-    assert infected.as_payload() == {"verdict": "INFECTED", "signature": "Eicar-Sig", "engine": engine}
+    # The reply alone says nothing of the bytes: scan_object adds their hash once the stream is whole.
+    assert infected.as_payload() == {
+        "verdict": "INFECTED",
+        "signature": "Eicar-Sig",
+        "engine": engine,
+        "sha256": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -419,6 +433,7 @@ def test_handler_returns_the_verdict_payload(
     use_scan_env(monkeypatch, local_clamd.address)
     clean = handler.lambda_handler(event_for(upload(aws, b"hello world")), FakeLambdaContext())
     assert clean["verdict"] == "CLEAN"
+    assert clean["sha256"] == hashlib.sha256(b"hello world").hexdigest()
     assert "signature" in clean
     assert clean["signature"] is None
     assert clean["engine"].startswith("ClamAV 1.")
@@ -628,7 +643,12 @@ def test_handler_in_embedded_mode(aws: Any, short_dir: Path, monkeypatch: pytest
     finally:
         embedded.stop_shared_embedded_clamd()
     assert infected["verdict"] == "INFECTED"
-    assert clean == {"verdict": "CLEAN", "signature": None, "engine": infected["engine"]}
+    assert clean == {
+        "verdict": "CLEAN",
+        "signature": None,
+        "engine": infected["engine"],
+        "sha256": hashlib.sha256(b"fine").hexdigest(),
+    }
 
 
 # ---------------------------------------------------------------- definitions update (fake freshclam script)

@@ -1,4 +1,4 @@
-"""The thumbnails step: one decode, upright WebP thumbnails at 256 and 1024 px, no metadata, no enlarging."""
+"""The thumbnails step: one decode that rejects bad images, upright WebP thumbnails, no enlarging."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import pytest
 from moto import mock_aws
 from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageFile, ImageStat
 
+from common.errors import FileRejected
 from common.model import FileRef, ingest_key, new_file_id, thumbnail_key
+from common.storage import OpenObject
 from filepipe.lambdas import LambdaContext
 from tests import images
 from tests.stack import reset_function_caches
@@ -217,6 +219,70 @@ def test_an_image_type_without_a_decoder_gets_no_thumbnails(thumbnails: Thumbnai
     _, result = thumbnails.make(images.heic(), "image/heic")
     assert result == {"thumbnails": []}
     assert "Contents" not in thumbnails.s3.list_objects_v2(Bucket=CLEAN)
+
+
+def _rejection(thumbnails: Thumbnails, data: bytes, content_type: str) -> FileRejected:
+    with pytest.raises(FileRejected) as raised:
+        thumbnails.make(data, content_type)
+    assert "Contents" not in thumbnails.s3.list_objects_v2(Bucket=CLEAN)  # nothing stored for it
+    return raised.value
+
+
+def test_a_jpeg_header_followed_by_php_is_rejected(thumbnails: Thumbnails) -> None:
+    data = images.jpeg_header_with_php()
+    assert data.startswith(b"\xff\xd8\xff")  # every sniffer calls this a JPEG
+    assert _rejection(thumbnails, data, "image/jpeg").code == "CORRUPT_IMAGE"
+
+
+@pytest.mark.parametrize(
+    ("make", "content_type"),
+    [(lambda: images.jpeg((800, 600)), "image/jpeg"), (lambda: images.png((400, 300)), "image/png")],
+    ids=["jpeg", "png"],
+)
+def test_a_truncated_image_is_rejected(thumbnails: Thumbnails, make: Any, content_type: str) -> None:
+    assert _rejection(thumbnails, images.truncated(make()), content_type).code == "CORRUPT_IMAGE"
+
+
+def test_an_animation_with_a_damaged_later_frame_is_rejected(thumbnails: Thumbnails) -> None:
+    frames = [Image.effect_noise((300, 200), 60).convert("RGB") for _ in range(4)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    whole = buffer.getvalue()
+    # Half the file: the first frame is intact, the later ones are cut off.
+    _, intact = thumbnails.make(whole, "image/gif")
+    assert _sizes(intact) == {256: (256, 171), 1024: (300, 200)}
+    thumbnails.s3.delete_objects(
+        Bucket=CLEAN, Delete={"Objects": [{"Key": t["key"]} for t in intact["thumbnails"]]}
+    )
+    assert _rejection(thumbnails, whole[: len(whole) // 2], "image/gif").code == "CORRUPT_IMAGE"
+
+
+def test_the_pixel_limit_applies_to_the_decode(
+    thumbnails: Thumbnails, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_IMAGE_PIXELS", "10000")
+    reset_function_caches()
+    assert _rejection(thumbnails, images.png_bomb(120, 100), "image/png").code == "IMAGE_TOO_LARGE"
+
+
+def test_an_image_arriving_in_pieces_decodes_as_a_whole() -> None:
+    """The decoder reads the download as it arrives: a file spread over many reads decodes the same."""
+    data = images.jpeg((2000, 1500), quality=95)
+
+    class Trickle(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            return super().read(min(size if size is not None and size >= 0 else len(data), 1000))
+
+    opened = OpenObject(len(data), Trickle(data))
+    head = opened.read(8192)
+    file = opened.as_file(head)
+    made = render.render_thumbnails(file, (256, 1024), 50_000_000)
+    whole = render.render_thumbnails(io.BytesIO(data), (256, 1024), 50_000_000)
+    assert [t.data for t in made] == [t.data for t in whole]
+    file.seek(0)
+    assert file.read() == data
+    file.seek(-10, io.SEEK_END)
+    assert file.read(100) == data[-10:]
 
 
 def test_without_a_validation_result_the_format_is_found_from_the_bytes(thumbnails: Thumbnails) -> None:

@@ -70,6 +70,21 @@ def test_executable_renamed_jpg_is_rejected(pipeline: Pipeline) -> None:
     assert len(pipeline.sent_emails()) == 1
 
 
+def test_jpeg_header_followed_by_a_script_is_rejected_by_the_thumbnail_decode(pipeline: Pipeline) -> None:
+    """Every sniffer calls it a JPEG and the scanner finds nothing; its pixel data does not decode."""
+    ref, execution = pipeline.process(images.jpeg_header_with_php(), name="cat.jpg")
+
+    assert execution["status"] == "SUCCEEDED"
+    record = pipeline.record(ref)
+    assert record["status"] == "REJECTED"
+    assert _error_code(record) == "CORRUPT_IMAGE"
+    assert pipeline.router.calls["ThumbnailsFunction"] == 1
+    assert pipeline.router.calls["PromoteFunction"] == 0
+    assert pipeline.keys(pipeline.clean) == []  # neither the original nor any thumbnail
+    assert pipeline.ingest_versions(ref) == [ref.version]
+    assert len(pipeline.sent_emails()) == 1
+
+
 def test_file_over_the_size_limit_is_rejected(make_pipeline: PipelineFactory) -> None:
     pipeline = make_pipeline(MaxFileBytes="1024")
     ref, execution = pipeline.process(b"a,b\n" * 1024, name="big.csv", declared_type="text/csv")
@@ -238,7 +253,7 @@ def test_transient_lambda_errors_are_retried(pipeline: Pipeline) -> None:
 
 
 def test_an_unknown_scan_verdict_fails_closed(pipeline: Pipeline) -> None:
-    verdict = {"verdict": "ERROR", "signature": None, "engine": "ClamAV"}
+    verdict = {"verdict": "ERROR", "signature": None, "engine": "ClamAV", "sha256": None}
     pipeline.router.replace(
         "ScanFunction", lambda spec, event: InvokeResult(json.dumps(verdict).encode(), None)
     )

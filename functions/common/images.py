@@ -1,0 +1,42 @@
+"""Pillow under guard: the decoder for each image type, its pixel limit, and what bad data raises."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from PIL import Image
+
+from common.errors import FileRejected
+
+# The Pillow plugin that decodes each image type we accept; HEIC has none here, so it gets no decode.
+DECODERS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
+
+# What Pillow raises for undecodable data. MemoryError is left out: a sizing fault, not a bad file.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
+BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+
+@contextmanager
+def pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Pillow refuses, rather than merely warns about, images above ``max_pixels`` while this is active."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def too_large(max_pixels: int, size: tuple[int, int] | None = None) -> FileRejected:
+    described = f"is {size[0]}x{size[1]} pixels," if size else "has"
+    return FileRejected(f"image {described} more than the {max_pixels} allowed", code="IMAGE_TOO_LARGE")
+
+
+def corrupt(error: BaseException) -> FileRejected:
+    return FileRejected(f"image does not decode: {error}", code="CORRUPT_IMAGE")
