@@ -11,13 +11,13 @@ from common.model import FileRef
 from common.observability import bind_file, instrumented, logger
 from common.settings import EnvSettings, load_settings
 from common.storage import ObjectStore
-from thumbnails.logic import DEFAULT_MAX_IMAGE_PIXELS, make_thumbnails
+from thumbnails.logic import make_thumbnails
 
 
 class ThumbnailSettings(EnvSettings):
     ingest_bucket: str = Field(alias="INGEST_BUCKET", min_length=1)
     clean_bucket: str = Field(alias="CLEAN_BUCKET", min_length=1)
-    max_image_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, alias="MAX_IMAGE_PIXELS", gt=0)
+    max_image_pixels: int = Field(alias="MAX_IMAGE_PIXELS", gt=0)
 
 
 @instrumented("thumbnails")

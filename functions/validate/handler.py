@@ -14,14 +14,14 @@ from common.model import FileRef
 from common.observability import bind_file, instrumented, logger, metrics
 from common.settings import EnvSettings, load_settings
 from common.storage import ObjectStore
-from validate.logic import DEFAULT_MAX_IMAGE_PIXELS, ValidationRules, validate_upload
+from validate.logic import ValidationRules, validate_upload
 
 
 class ValidateSettings(EnvSettings):
     ingest_bucket: str = Field(alias="INGEST_BUCKET", min_length=1)
     max_file_bytes: int = Field(alias="MAX_FILE_BYTES", gt=0)
     allowed_types: frozenset[str] = Field(alias="ALLOWED_TYPES")
-    max_image_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, alias="MAX_IMAGE_PIXELS", gt=0)
+    max_image_pixels: int = Field(alias="MAX_IMAGE_PIXELS", gt=0)
 
     @field_validator("allowed_types", mode="before")
     @classmethod

@@ -68,7 +68,7 @@ def thumbnails(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Thumb
         s3.create_bucket(Bucket=CLEAN)
         monkeypatch.setenv("INGEST_BUCKET", INGEST)
         monkeypatch.setenv("CLEAN_BUCKET", CLEAN)
-        monkeypatch.delenv("MAX_IMAGE_PIXELS", raising=False)
+        monkeypatch.setenv("MAX_IMAGE_PIXELS", "50000000")
         reset_function_caches()
         yield Thumbnails(s3)
     reset_function_caches()

@@ -68,7 +68,7 @@ def uploads(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Uploads]
         monkeypatch.setenv("INGEST_BUCKET", INGEST)
         monkeypatch.setenv("MAX_FILE_BYTES", str(50 * MB))
         monkeypatch.setenv("ALLOWED_TYPES", ",".join(sorted(common.filetypes.KNOWN_TYPES)))
-        monkeypatch.delenv("MAX_IMAGE_PIXELS", raising=False)
+        monkeypatch.setenv("MAX_IMAGE_PIXELS", "50000000")
         reset_function_caches()
         yield Uploads(s3, monkeypatch)
     reset_function_caches()
