@@ -188,6 +188,9 @@ class AwsEndpoint:
             HTTP_HOST=environ.get("HTTP_HOST", "127.0.0.1"),
         )
         put["wsgi.input"] = io.BytesIO(form.content)
+        # The stream ends where the file does: werkzeug reads it in one go instead of through a
+        # length-limiting wrapper that copies it 8 KiB at a time.
+        put["wsgi.input_terminated"] = True
         for name, value in headers.items():
             if name == "content-type":
                 put["CONTENT_TYPE"] = value

@@ -4,13 +4,15 @@ moto leaves gaps this module closes: EventBridge cannot deliver to Step Function
 nor use DLQs), Step Functions emits no execution status change events, and an SQS queue with an event
 source mapping invokes the function itself (through Docker). It also spares work moto repeats for
 nothing: a boto3 client per task, an ASL parse per execution, a directory scan per request, a JSONPath
-parser per path. Each hook is installed once per process, before the server takes requests.
+parser per path, a copy of an object's bytes per read, the alias search per serialized member. Each
+hook is installed once per process, before the server takes requests.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -21,6 +23,8 @@ from filepipe.lambdas import InvokeResult
 from filepipe.local.events import RuleTarget, execution_status_event
 
 RuleSink = Callable[[RuleTarget, dict[str, Any]], None]
+# Objects up to this size stay in memory in moto (its default spills anything over ~5 MB to disk).
+KEY_BUFFER_BYTES = 64 * 1024 * 1024
 
 
 class InvokeRunner(Protocol):
@@ -65,10 +69,20 @@ def _defer_package_init(name: str) -> None:
 
 def configure_moto(port: int, managed_policy_arns: Iterable[str]) -> None:
     """moto settings for a server on ``port``; must run before moto handles its first request."""
-    _defer_package_init("moto.batch")
     os.environ["MOTO_PORT"] = str(port)
     # Global CORS would answer every origin with "*"; S3 applies the buckets' own CORS rules instead.
     os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
+    # moto keeps an object larger than this in a temporary file on disk, written once and read back on
+    # every GET and copy; an upload's photo (a few MB) stays in memory instead.
+    os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(KEY_BUFFER_BYTES))
+    import moto.settings
+
+    # moto.settings reads the variable when first imported, which may have happened already.
+    moto.settings.DISABLE_GLOBAL_CORS = True
+    werkzeug_app = sys.modules.get("moto.moto_server.werkzeug_app")
+    if werkzeug_app is not None:
+        werkzeug_app.DISABLE_GLOBAL_CORS = True  # type: ignore[attr-defined]
+    _defer_package_init("moto.batch")
     from moto.core.config import default_user_config
 
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
@@ -306,7 +320,8 @@ def install_request_caches() -> None:
     The server lists moto's package directories on disk to find the backend of each request and scans
     the SDK's data directories for each service model it loads; every JSON-protocol request lists its
     response class's methods with ``inspect``; the interpreter builds a new JSONPath parser (ply tables
-    included) for each path it evaluates; a copied object's MD5 (its ETag) is computed again.
+    included) for each path it evaluates; a copied object's MD5 (its ETag) is computed again; every
+    read of an object copies its bytes; the response serializer searches each member's aliases anew.
     """
     import functools
 
@@ -329,6 +344,144 @@ def install_request_caches() -> None:
     # A class's methods do not change while the server runs.
     moto.core.responses.method_names_from_class = functools.cache(moto.core.utils.method_names_from_class)
     _reuse_copied_etags()
+    _share_object_bytes()
+    _cache_serializer_aliases()
+
+
+def _share_object_bytes() -> None:
+    """An object held in memory hands out its bytes without copying them (moto copies per GET and copy).
+
+    moto stores each object in a spooled temporary file: writing copies the bytes into it, every read
+    of the value copies them out again, the ETag reads them a third time. Bytes are immutable; an
+    in-memory buffer can wrap the stored bytes and return them as they are. Objects moto has spilled to
+    disk take moto's own path.
+    """
+    import io
+
+    import moto.s3.models as s3_models
+    from moto.s3.models import FakeKey
+
+    current: Any = FakeKey.__dict__["value"]
+    if getattr(current.fget, "shares", False):
+        return
+    read_value = current.fget
+    write_value = current.fset
+    current_etag: Any = FakeKey.__dict__["etag"]
+    compute_etag = current_etag.fget
+
+    def in_memory(key: Any) -> Any:
+        buffer = key._value_buffer
+        return None if getattr(buffer, "_rolled", True) else buffer._file
+
+    def value(self: Any) -> bytes:
+        with self.lock:
+            memory = in_memory(self)
+            if memory is not None:
+                return bytes(memory.getvalue())
+        return bytes(read_value(self))
+
+    def set_value(self: Any, new_value: bytes | str) -> None:
+        memory = in_memory(self)
+        if (
+            memory is None
+            or not isinstance(new_value, bytes)
+            or len(new_value) > self._value_buffer._max_size
+        ):
+            write_value(self, new_value)
+            return
+        # What write() leaves behind (the bytes, the position after them), minus the copy.
+        shared = io.BytesIO(new_value)
+        shared.seek(0, io.SEEK_END)
+        self._value_buffer._file = shared
+        self.contentsize = len(new_value)
+
+    def etag(self: Any) -> str:
+        if self._etag is None:
+            memory = in_memory(self)
+            if memory is not None:
+                self._etag = s3_models.md5_hash(memory.getvalue()).hexdigest()
+        return str(compute_etag(self))
+
+    value.shares = True  # type: ignore[attr-defined]
+    FakeKey.value = property(value, set_value)  # type: ignore[method-assign,assignment]
+    FakeKey.etag = property(etag)  # type: ignore[method-assign,assignment]
+
+
+_ALIAS_CACHE_ENTRIES = 4096
+
+
+def _cache_serializer_aliases() -> None:
+    """Remember which attribute names moto's response serializer tries for a plain dict's member.
+
+    For every member of every structure it serializes (each DynamoDB attribute value has ten), moto
+    builds a context and six alias providers, transforms the member's name again and tries each
+    alias. For a dict without response transformers the names depend only on the member's name and
+    its shape (and the shape's parent), so they are worked out once; looking them up is what moto does.
+    """
+    import moto.core.serialize as serialize
+
+    member_value = serialize.ResponseSerializer.__dict__["get_value"]
+    if getattr(member_value, "cached", False):
+        return
+    pickers = (serialize.AttributePicker, serialize.XFormedAttributePicker)
+    missing = serialize.MISSING
+    cache: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+    def fast(serializer: Any, value: Any) -> bool:
+        """Whether moto would pick this value's members by the cacheable names."""
+        picker = serializer._value_picker
+        return (
+            type(value) is dict
+            and type(picker) in pickers
+            and not picker.response_transformers
+            and picker.alias_providers is serialize.DEFAULT_ALIAS_PROVIDERS
+        )
+
+    def pick(serializer: Any, value: dict[str, Any], key: str, shape: Any) -> Any:
+        picker = serializer._value_picker
+        cache_key = (type(picker), key, shape, getattr(shape, "parent", None))
+        names = cache.get(cache_key)
+        if names is None:
+            context = serialize.AttributePickerContext(obj=value, key=key, shape=shape)
+            names = tuple(picker.get_possible_keys(context))
+            if len(cache) >= _ALIAS_CACHE_ENTRIES:
+                cache.clear()
+            cache[cache_key] = names
+        for name in names:
+            # moto's get_value: a dotted name is a path, any other name a key of the dict.
+            found = serialize.get_value(value, name, missing) if "." in name else value.get(name, missing)
+            if found is not missing:
+                return found
+        return None
+
+    def get_value(self: Any, value: Any, key: str, shape: Any) -> Any:
+        if not fast(self, value):
+            return member_value(self, value, key, shape)
+        return pick(self, value, key, shape)
+
+    serialize_structure = serialize.ResponseSerializer.__dict__["_serialize_type_structure"]
+    serialize_member = serialize.ResponseSerializer.__dict__["_serialize_structure_member"]
+
+    def serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        # moto's loop over the members, minus two calls per member (most members of most values,
+        # such as nine of a DynamoDB attribute value's ten, are absent).
+        if type(self)._serialize_structure_member is not serialize_member or not fast(self, value):
+            serialize_structure(self, serialized, value, shape, key)
+            return
+        wrapper: Any = self.MAP_TYPE() if key else serialized
+        for member_key, member_shape in shape.members.items():
+            member_shape.parent = shape
+            found = pick(self, value, member_key, member_shape)
+            if found is not None:
+                self._serialize(wrapper, found, member_shape, member_key)
+        if key:
+            self._default_serialize(serialized, wrapper, shape, key)
+
+    get_value.cached = True  # type: ignore[attr-defined]
+    get_value.original = member_value  # type: ignore[attr-defined]
+    serialize_type_structure.original = serialize_structure  # type: ignore[attr-defined]
+    serialize.ResponseSerializer.get_value = get_value  # type: ignore[method-assign]
+    serialize.ResponseSerializer._serialize_type_structure = serialize_type_structure  # type: ignore[method-assign]
 
 
 _copy_source = threading.local()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
+from werkzeug.datastructures import MultiDict
 from werkzeug.formparser import MultiPartParser
 from werkzeug.http import parse_options_header
 
@@ -90,29 +91,98 @@ def parse_form(body: bytes, content_type: str) -> PostForm:
             "At least one of the pre-conditions you specified did not hold",
             {"Condition": "Bucket POST must be of the enclosure-type multipart/form-data"},
         )
+    parts = _split_plain_multipart(body, boundary.encode())
+    if parts is None:
+        parts = _split_multipart(body, boundary.encode())
+    fields, uploads = parts
+    chosen = [upload for upload in uploads if upload[0] == "file"]
+    if len(chosen) != 1 or len(uploads) != 1:
+        raise _invalid_argument(
+            "POST requires exactly one file upload per request.", "file", str(len(chosen))
+        )
+    _, file_name, content = chosen[0]
+    lowered = {name.lower(): value for name, value in MultiDict(fields).items(multi=False)}
+    return PostForm(fields=lowered, file_name=file_name, content=content)
+
+
+# The fields (name, text) and the files (name, file name, bytes) of a form, in the order sent.
+_Parts = tuple[list[tuple[str, str]], list[tuple[str, str, bytes]]]
+
+
+def _split_multipart(body: bytes, boundary: bytes) -> _Parts:
+    """Any multipart body werkzeug accepts (preambles, folded headers, charsets), parsed by werkzeug."""
     # The body is in memory already; the file part stays there rather than in a temporary file.
     parser = MultiPartParser(stream_factory=lambda *_args, **_kwargs: io.BytesIO())
     try:
-        form, files = parser.parse(io.BytesIO(body), boundary.encode(), len(body))
+        form, files = parser.parse(io.BytesIO(body), boundary, len(body))
     except ValueError as error:
         raise S3PostError(
             400,
             "MalformedPOSTRequest",
             f"The body of your POST request is not well-formed multipart/form-data: {error}",
         ) from error
+    fields = list(form.items(multi=True))
     try:
-        uploads = files.getlist("file")
-        if len(uploads) != 1 or len(list(files.items(multi=True))) != 1:
-            raise _invalid_argument(
-                "POST requires exactly one file upload per request.", "file", str(len(uploads))
-            )
-        upload = uploads[0]
-        content = upload.stream.read()
+        uploads = [
+            (name, stored.filename or "", stored.stream.read()) for name, stored in files.items(multi=True)
+        ]
     finally:
         for _name, stored in files.items(multi=True):
             stored.close()
-    fields = {name.lower(): value for name, value in form.items(multi=False)}
-    return PostForm(fields=fields, file_name=upload.filename, content=content)
+    return fields, uploads
+
+
+def _split_plain_multipart(body: bytes, boundary: bytes) -> _Parts | None:
+    """The parts of a body as browsers and HTTP libraries write it, each part's data copied once.
+
+    werkzeug's parser goes through the body in small chunks and copies a file several times; this finds
+    the delimiters in place. Anything it does not expect (a preamble, folded or non-UTF-8 headers, a
+    field with its own content type, a missing delimiter) returns None: werkzeug's parser decides then.
+    """
+    delimiter = b"--" + boundary
+    separator = b"\r\n" + delimiter
+    if not body.startswith(delimiter):
+        return None
+    fields: list[tuple[str, str]] = []
+    uploads: list[tuple[str, str, bytes]] = []
+    position = len(delimiter)
+    while not body.startswith(b"--", position):
+        if not body.startswith(b"\r\n", position):
+            return None
+        headers_end = body.find(b"\r\n\r\n", position)
+        if headers_end == -1:
+            return None
+        data_end = body.find(separator, headers_end + 4)
+        if data_end == -1:
+            return None
+        headers: dict[str, str] = {}
+        for line in body[position + 2 : headers_end].split(b"\r\n"):
+            if not line or line[:1] in (b" ", b"\t"):
+                return None
+            try:
+                name, colon, value = line.decode().partition(":")
+            except UnicodeDecodeError:
+                return None
+            if not colon:
+                return None
+            headers[name.strip(" \t").lower()] = value.strip(" \t")
+        disposition = headers.get("content-disposition")
+        if disposition is None:
+            return None
+        _kind, extra = parse_options_header(disposition)
+        part_name = extra.get("name")
+        if part_name is None:
+            return None
+        file_name = extra.get("filename")
+        data = body[headers_end + 4 : data_end]
+        if file_name is None:
+            if "content-type" in headers:
+                return None
+            fields.append((part_name, data.decode("utf-8", "replace")))
+        else:
+            uploads.append((part_name, file_name, data))
+        position = data_end + len(separator)
+    return fields, uploads
 
 
 def _parse_expiration(text: Any) -> datetime:

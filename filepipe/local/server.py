@@ -69,16 +69,21 @@ class LocalOptions:
 class _Server:
     """A threaded werkzeug server in its own thread."""
 
-    def __init__(self, host: str, port: int, app: Any, moto_handler: bool = False) -> None:
+    def __init__(
+        self, host: str, port: int, app: Any, moto_handler: bool = False, keep_alive: bool = False
+    ) -> None:
         from werkzeug.serving import WSGIRequestHandler, make_server
+
+        from filepipe.local.http_server import KeepAliveRequestHandler
 
         base: type[WSGIRequestHandler] = WSGIRequestHandler
         if moto_handler:
             from moto.moto_server.werkzeug_app import MotoRequestHandler
 
             base = MotoRequestHandler
+        bases = (KeepAliveRequestHandler, base) if keep_alive else (base,)
 
-        class QuietHandler(base):  # type: ignore[valid-type,misc]
+        class QuietHandler(*bases):  # type: ignore[misc]
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 return
 
@@ -242,7 +247,8 @@ class LocalRuntime:
             account=PSEUDO_ACCOUNT_ID,
         )
         self._endpoint_app = endpoint
-        aws_server = _Server(options.host, aws_port, endpoint, moto_handler=True)
+        # The functions' SDK clients make a few dozen calls per file: they keep their connections.
+        aws_server = _Server(options.host, aws_port, endpoint, moto_handler=True, keep_alive=True)
         aws_server.start()
         self._servers.append(aws_server)
 
@@ -351,7 +357,7 @@ class LocalRuntime:
                 region=self.options.region,
                 aws_endpoint=self.aws_endpoint,
             )
-            api_server = _Server(self.options.host, api_port, front)
+            api_server = _Server(self.options.host, api_port, front, keep_alive=True)
             api_server.start()
             self._servers.append(api_server)
         from filepipe.local.console import ConsoleApi, with_console
@@ -388,10 +394,16 @@ class LocalRuntime:
 
     # ------------------------------------------------------------ event targets
     def _senders(self) -> dict[str, Callable[[Any, str], None]]:
+        # A queue's URL follows from its name; looking it up once per target spares a call per event.
+        queue_urls: dict[str, str] = {}
+
         def sqs(target: Any, payload: str) -> None:
             queue_name = str(target["Arn"]).rsplit(":", 1)[-1]
             with _target_errors():
-                url = self.client("sqs").get_queue_url(QueueName=queue_name)["QueueUrl"]
+                if queue_name not in queue_urls:
+                    found = self.client("sqs").get_queue_url(QueueName=queue_name)
+                    queue_urls[queue_name] = found["QueueUrl"]
+                url = queue_urls[queue_name]
                 kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": payload}
                 group = target.get("SqsParameters", {}).get("MessageGroupId")
                 if group:

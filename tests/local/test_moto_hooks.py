@@ -115,3 +115,174 @@ def test_a_copy_keeps_the_etag_of_its_source_without_hashing_again(
         assert s3.head_object(Bucket="hooks-source", Key="later")["ETag"] == (
             f'"{hashlib.md5(b"other bytes").hexdigest()}"'  # noqa: S324
         )
+
+
+def _object_answers(s3: Any, bucket: str, key: str) -> list[Any]:
+    """What S3 answers about an object: its bytes, ranges of them and its headers (no dates or ids)."""
+    volatile = {"date", "x-amz-request-id", "x-amzn-requestid", "x-amz-id-2", "last-modified"}
+    answers: list[Any] = []
+    for extra in ({}, {"Range": "bytes=0-99"}, {"Range": "bytes=1000-"}, {"Range": "bytes=-10"}):
+        got = s3.get_object(Bucket=bucket, Key=key, **extra)
+        headers = {k: v for k, v in got["ResponseMetadata"]["HTTPHeaders"].items() if k not in volatile}
+        answers.append((got["Body"].read(), got["ETag"], got.get("ContentRange"), headers))
+    head = s3.head_object(Bucket=bucket, Key=key)["ResponseMetadata"]["HTTPHeaders"]
+    answers.append({k: v for k, v in head.items() if k not in volatile})
+    return answers
+
+
+def _without_version_ids(answers: list[Any]) -> list[Any]:
+    """Answers with the version ids left out: two uploads never share one."""
+    stripped: list[Any] = []
+    for answer in answers:
+        if isinstance(answer, dict):
+            stripped.append({k: v for k, v in answer.items() if k != "x-amz-version-id"})
+        else:
+            body, etag, content_range, headers = answer
+            stripped.append((body, etag, content_range, _without_version_ids([headers])[0]))
+    return stripped
+
+
+def test_objects_in_memory_answer_as_moto_answers_from_its_spooled_file(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moto_hooks._share_object_bytes()
+    data = bytes(range(256)) * 12_000  # ~3 MB: in memory with the hook's buffer size, on disk below
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="hooks-memory")
+        s3.put_bucket_versioning(Bucket="hooks-memory", VersioningConfiguration={"Status": "Enabled"})
+        answers = {}
+        for buffer_size in (str(moto_hooks.KEY_BUFFER_BYTES), "1024"):
+            monkeypatch.setenv("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", buffer_size)
+            key = f"photo-{buffer_size}"
+            put = s3.put_object(Bucket="hooks-memory", Key=key, Body=data, ContentType="image/jpeg")
+            assert put["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'  # noqa: S324 - S3's ETag is an MD5
+            copied = s3.copy_object(
+                Bucket="hooks-memory", Key=f"{key}-copy", CopySource={"Bucket": "hooks-memory", "Key": key}
+            )
+            assert copied["CopyObjectResult"]["ETag"] == put["ETag"]
+            versioned = s3.get_object(Bucket="hooks-memory", Key=key, VersionId=put["VersionId"])
+            assert versioned["VersionId"] == put["VersionId"]
+            assert versioned["Body"].read() == data
+            answers[buffer_size] = [*_object_answers(s3, "hooks-memory", key)]
+            answers[buffer_size] += _object_answers(s3, "hooks-memory", f"{key}-copy")[:-1]
+        in_memory, on_disk = answers[str(moto_hooks.KEY_BUFFER_BYTES)], answers["1024"]
+        assert _without_version_ids(in_memory) == _without_version_ids(on_disk)
+        assert in_memory[0][0] == data
+        assert in_memory[1][0] == data[:100]
+        assert in_memory[2][0] == data[1000:]
+        assert in_memory[3][0] == data[-10:]
+
+
+def test_an_object_value_is_shared_not_copied_and_can_be_replaced() -> None:
+    from moto.s3.models import FakeKey
+
+    moto_hooks._share_object_bytes()
+    data = b"x" * 100_000
+    key = FakeKey("k", data, account_id="123456789012", region_name="us-east-1")
+    spilled = FakeKey("s", data, account_id="123456789012", region_name="us-east-1", max_buffer_size=1024)
+    try:
+        assert key.value is data
+        assert spilled.value == data
+        assert key.etag == spilled.etag == f'"{hashlib.md5(data).hexdigest()}"'  # noqa: S324
+        key.value = b"shorter"  # type: ignore[misc]
+        assert key.value == b"shorter"
+        assert key.size == len(b"shorter")
+    finally:
+        key.dispose()
+        spilled.dispose()
+
+
+def test_serialized_dynamodb_answers_are_the_bytes_moto_serializes_without_the_cache(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.core.serialize import ResponseSerializer
+
+    moto_hooks._cache_serializer_aliases()
+    item = {
+        "pk": {"S": "file#1"},
+        "size": {"N": "5600000"},
+        "blob": {"B": b"\x00\x01"},
+        "tags": {"SS": ["a", "b"]},
+        "ready": {"BOOL": True},
+        "gone": {"NULL": True},
+        "thumbnails": {"L": [{"M": {"size": {"N": "256"}, "key": {"S": "t/1.jpg"}}}, {"S": "x"}]},
+        "meta": {"M": {"exif": {"M": {"camera": {"S": "phone"}}}, "sizes": {"NS": ["1", "2"]}}},
+    }
+    bodies: list[bytes] = []
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="hooks-files",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.put_item(TableName="hooks-files", Item={**item, "status": {"S": "READY"}})
+        for operation in ("GetItem", "UpdateItem"):
+            dynamodb.meta.events.register(
+                f"after-call.dynamodb.{operation}",
+                lambda http_response, **_: bodies.append(http_response.content),
+            )
+
+        def calls() -> None:
+            dynamodb.get_item(TableName="hooks-files", Key={"pk": {"S": "file#1"}})
+            dynamodb.update_item(
+                TableName="hooks-files",
+                Key={"pk": {"S": "file#1"}},
+                UpdateExpression="SET #s = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": {"S": "READY"}},
+                ReturnValues="ALL_NEW",
+            )
+
+        calls()
+        cached = list(bodies)
+        bodies.clear()
+        cached_value: Any = ResponseSerializer.get_value
+        monkeypatch.setattr(ResponseSerializer, "get_value", cached_value.original)
+        structure: Any = ResponseSerializer._serialize_type_structure
+        monkeypatch.setattr(ResponseSerializer, "_serialize_type_structure", structure.original)
+        calls()
+    assert len(cached) == 2
+    assert cached == bodies
+    assert json.loads(cached[0])["Item"]["thumbnails"] == item["thumbnails"]
+    assert json.loads(cached[1])["Attributes"]["meta"] == item["meta"]
+
+
+def test_other_services_serialize_the_same_bytes_with_and_without_the_cache(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.core.serialize import ResponseSerializer
+
+    moto_hooks._cache_serializer_aliases()
+    bodies: list[bytes] = []
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        s3 = boto3.client("s3", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="hooks-queue", Attributes={"VisibilityTimeout": "45"})["QueueUrl"]
+        s3.create_bucket(Bucket="hooks-listing")
+        for name in ("a.jpg", "b/c.png"):
+            s3.put_object(Bucket="hooks-listing", Key=name, Body=b"bytes", Metadata={"owner": "x"})
+        for client, operation in ((sqs, "GetQueueAttributes"), (sqs, "ListQueues"), (s3, "ListObjectsV2")):
+            client.meta.events.register(
+                f"after-call.{client.meta.service_model.endpoint_prefix}.{operation}",
+                lambda http_response, **_: bodies.append(http_response.content),
+            )
+
+        def calls() -> None:
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+            sqs.list_queues()
+            s3.list_objects_v2(Bucket="hooks-listing")
+
+        calls()
+        cached = list(bodies)
+        bodies.clear()
+        cached_value: Any = ResponseSerializer.get_value
+        monkeypatch.setattr(ResponseSerializer, "get_value", cached_value.original)
+        structure: Any = ResponseSerializer._serialize_type_structure
+        monkeypatch.setattr(ResponseSerializer, "_serialize_type_structure", structure.original)
+        calls()
+    assert len(cached) == 3
+    assert cached == bodies
+    assert b"VisibilityTimeout" in cached[0]

@@ -10,11 +10,15 @@ import boto3
 import pytest
 from botocore.config import Config
 from urllib3 import encode_multipart_formdata
+from werkzeug.datastructures import MultiDict
+from werkzeug.http import parse_options_header
 
 from filepipe.local.s3_post import (
     AcceptedUpload,
     PostForm,
     S3PostError,
+    _split_multipart,
+    _split_plain_multipart,
     check_post,
     object_headers,
     parse_form,
@@ -189,3 +193,82 @@ def test_a_post_that_is_not_multipart_fails_a_precondition() -> None:
     with pytest.raises(S3PostError) as caught:
         parse_form(b"key=a", "application/x-www-form-urlencoded")
     assert (caught.value.status, caught.value.code) == (412, "PreconditionFailed")
+
+
+def _browser_body(
+    fields: list[tuple[str, str]], content: bytes, filename: str = "photo.jpg"
+) -> tuple[bytes, str]:
+    """A form as requests (and browsers) encode it: the fields, then the file with its content type."""
+    import requests
+
+    files: list[tuple[str, tuple[str | None, str | bytes] | tuple[str, bytes, str]]] = [
+        (name, (None, value)) for name, value in fields
+    ]
+    files.append(("file", (filename, content, "image/jpeg")))
+    prepared = requests.Request("POST", "http://127.0.0.1:9/bucket", files=files).prepare()
+    assert isinstance(prepared.body, bytes)
+    return prepared.body, str(prepared.headers["Content-Type"])
+
+
+def _werkzeug_form(body: bytes, content_type: str) -> PostForm:
+    """What werkzeug's multipart parser makes of a body, shaped as parse_form shapes it."""
+    boundary = parse_options_header(content_type)[1]["boundary"]
+    fields, files = _split_multipart(body, boundary.encode())
+    ((_, file_name, content),) = files
+    lowered = {name.lower(): value for name, value in MultiDict(fields).items(multi=False)}
+    return PostForm(fields=lowered, file_name=file_name, content=content)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"\r\n",
+        b"--not-the-boundary\r\n",
+        bytes(range(256)) * 4_000,
+        b"ends with a line break\r\n",
+    ],
+)
+def test_the_in_place_split_finds_what_werkzeug_finds(content: bytes) -> None:
+    fields = [
+        *presigned().items(),
+        ("Key", "duplicate with another case"),
+        ("x-amz-meta-note", "caf\u00e9 \u2713"),
+        ("empty", ""),
+        ("x-amz-meta-note", "second value of a repeated field"),
+    ]
+    for body, content_type in (
+        _browser_body(fields, content),
+        encode_multipart_formdata([*fields, ("file", ("photo.jpg", content, "image/jpeg"))]),
+    ):
+        from werkzeug.http import parse_options_header
+
+        from filepipe.local.s3_post import _split_plain_multipart
+
+        boundary = parse_options_header(content_type)[1]["boundary"]
+        assert _split_plain_multipart(body, boundary.encode()) is not None
+        parsed = parse_form(body, content_type)
+        assert parsed == _werkzeug_form(body, content_type)
+        assert parsed.content == content
+        assert parsed.fields["x-amz-meta-note"] == "caf\u00e9 \u2713"
+
+
+def test_bodies_the_in_place_split_does_not_expect_go_to_werkzeug() -> None:
+    body, content_type = encode_multipart_formdata(
+        [("key", "a"), ("file", ("photo.jpg", b"data", "image/jpeg"))], boundary="b0undary"
+    )
+    unusual = [
+        b"a preamble\r\n" + body,
+        body.replace(
+            b'Content-Disposition: form-data; name="key"', b'Content-Disposition: form-data;\r\n name="key"'
+        ),
+        body.replace(b'name="key"\r\n', b'name="key"\r\nContent-Type: text/plain; charset=iso-8859-1\r\n'),
+    ]
+    for odd in unusual:
+        assert _split_plain_multipart(odd, b"b0undary") is None
+        assert parse_form(odd, content_type) == _werkzeug_form(odd, content_type)
+    for broken in (body[:-20], body.replace(b"--b0undary--", b"")):
+        assert _split_plain_multipart(broken, b"b0undary") is None
+        with pytest.raises(S3PostError) as caught:
+            parse_form(broken, content_type)
+        assert caught.value.code in {"MalformedPOSTRequest", "InvalidArgument"}
