@@ -14,12 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from filepipe.function_code import use_function_code
+
+use_function_code()
+from scan.clamd import clamd_limit_settings  # noqa: E402 - the scan function's own limits
+
 NOT_INSTALLED = "ClamAV not installed; scans fail closed"
 SIGNATURE_NAME = "Filepipe.Test.EICAR"
 DEBIAN_CLAMD = "/usr/sbin/clamd"
 
-_STREAM_LIMIT_CAP = 4 * 1024**3 - 1  # clamd's INSTREAM length is a 32-bit quantity
-_ENGINE_FILE_CAP = 2_147_483_645  # clamd clamps MaxFileSize to this; nothing of 2 GiB is scanned
 _CONTAINER_FLEVEL = 90  # older than any ClamAV 1.x engine, so clamd never calls itself outdated
 
 
@@ -87,21 +90,6 @@ def write_signature_database(
     partial.write_bytes(build_database_container(built_at or datetime.now(UTC)))
     partial.replace(container)
     return container
-
-
-def clamd_limit_settings(max_bytes: int) -> dict[str, int]:
-    """StreamMaxLength, MaxScanSize and MaxFileSize for files up to ``max_bytes``.
-
-    MaxScanSize counts a file plus everything extracted from it, hence twice the file limit. MaxFileSize
-    equals it because ClamAV's zip reader silently scans only the first MaxFileSize bytes of a larger
-    member; with the two equal, such a member always overruns MaxScanSize, which AlertExceedsMax reports.
-    """
-    scan_budget = min(2 * max_bytes, _ENGINE_FILE_CAP)
-    return {
-        "StreamMaxLength": min(max_bytes, _STREAM_LIMIT_CAP),
-        "MaxScanSize": scan_budget,
-        "MaxFileSize": scan_budget,
-    }
 
 
 def _free_port() -> int:

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from filepipe.function_code import use_function_code
+
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS_DIR = ROOT / "functions"
 DOCUMENT_PATH = ROOT / "api" / "openapi.json"
 TITLE = "filepipe API"
 VERSION = "1.0.0"
@@ -27,13 +28,6 @@ HANDLER_MODULES = ("api.handler", "api.public_handler")
 # Powertools documents its own 422 body for validation errors; this API answers those with a 400 and
 # the error body each route declares, so the 422 entries and their schemas are dropped.
 _POWERTOOLS_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
-
-
-def _import_functions_code() -> None:
-    # Lambda puts CodeUri (functions/) first on the path; do the same so the handlers import as they do
-    # there (and "api" is the functions' package, not the folder this document is written to).
-    if str(FUNCTIONS_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTIONS_DIR))
 
 
 def _resolvers() -> list[Any]:
@@ -79,7 +73,7 @@ def _drop_powertools_validation_errors(document: dict[str, Any]) -> None:
 
 
 def build_document() -> dict[str, Any]:
-    _import_functions_code()
+    use_function_code()
     schemes = _security_schemes()
     documents = [
         json.loads(

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from filepipe.function_code import FUNCTIONS_DIR
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 
 # Each module registers its sections on import; a new section is a new module listed here.
 # Nice value for measured child processes (negative: ahead of other work; only root may set it).

@@ -258,3 +258,22 @@ class ClamdClient:
         if not reply:
             raise ScannerUnavailable("clamd closed the connection without a reply")
         return reply
+
+
+_STREAM_LIMIT_CAP = 4 * 1024**3 - 1  # clamd's INSTREAM length is a 32-bit quantity
+_ENGINE_FILE_CAP = 2_147_483_645  # clamd clamps MaxFileSize to this; nothing of 2 GiB is scanned
+
+
+def clamd_limit_settings(max_bytes: int) -> dict[str, int]:
+    """StreamMaxLength, MaxScanSize and MaxFileSize for files up to ``max_bytes``.
+
+    MaxScanSize counts a file plus everything extracted from it, hence twice the file limit. MaxFileSize
+    equals it because ClamAV's zip reader silently scans only the first MaxFileSize bytes of a larger
+    member; with the two equal, such a member always overruns MaxScanSize, which AlertExceedsMax reports.
+    """
+    scan_budget = min(2 * max_bytes, _ENGINE_FILE_CAP)
+    return {
+        "StreamMaxLength": min(max_bytes, _STREAM_LIMIT_CAP),
+        "MaxScanSize": scan_budget,
+        "MaxFileSize": scan_budget,
+    }

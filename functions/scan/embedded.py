@@ -13,7 +13,7 @@ from pathlib import Path
 from common.errors import ScannerUnavailable
 from common.observability import logger
 from common.storage import ObjectStore
-from scan.clamd import ClamdClient
+from scan.clamd import ClamdClient, clamd_limit_settings
 
 DEFINITIONS_PREFIX = "clamav/"
 DATABASE_SUFFIXES = frozenset({".cvd", ".cld", ".cud"})
@@ -25,27 +25,10 @@ STARTUP_TIMEOUT_SECONDS = 120.0
 # Warm sandboxes look for newer definitions this often; the updater publishes every 3 hours.
 REFRESH_INTERVAL_SECONDS = 3600.0
 _DOWNLOAD_CHUNK = 1024 * 1024
-_STREAM_LIMIT_CAP = 4 * 1024**3 - 1  # clamd's INSTREAM length is a 32-bit quantity
-_ENGINE_FILE_CAP = 2_147_483_645  # clamd clamps MaxFileSize to this; nothing of 2 GiB is scanned
 
 
 def is_database_file(name: str) -> bool:
     return "/" not in name and Path(name).suffix in DATABASE_SUFFIXES
-
-
-def clamd_limit_settings(max_bytes: int) -> dict[str, int]:
-    """StreamMaxLength, MaxScanSize and MaxFileSize for files up to ``max_bytes``.
-
-    MaxScanSize counts a file plus everything extracted from it, hence twice the file limit. MaxFileSize
-    equals it because ClamAV's zip reader silently scans only the first MaxFileSize bytes of a larger
-    member; with the two equal, such a member always overruns MaxScanSize, which AlertExceedsMax reports.
-    """
-    scan_budget = min(2 * max_bytes, _ENGINE_FILE_CAP)
-    return {
-        "StreamMaxLength": min(max_bytes, _STREAM_LIMIT_CAP),
-        "MaxScanSize": scan_budget,
-        "MaxFileSize": scan_budget,
-    }
 
 
 class DefinitionsMirror:
