@@ -19,6 +19,25 @@ MOTO_CONFIG: Any = {
 }
 
 
+def ingest_bucket(name: str) -> Any:
+    """An S3 client (of the moto already started) with a versioned bucket ``name``, as ingest is."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return s3
+
+
+def record_s3_requests(s3: Any) -> list[str]:
+    """The S3 operations ``s3`` makes from now on, ranged reads marked "(range)"."""
+    calls: list[str] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append(model.name + (" (range)" if "Range" in params else ""))
+
+    s3.meta.events.register("before-parameter-build.s3", record)
+    return calls
+
+
 def reset_function_caches() -> None:
     """Handlers cache clients and settings per process; tests change both between cases."""
     common.aws.reset_clients()

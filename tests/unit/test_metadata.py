@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -18,7 +17,7 @@ from filepipe.lambdas import LambdaContext
 from metadata import handler
 from metadata.pdf import PagesCountScanner, count_pages
 from tests import images
-from tests.stack import reset_function_caches
+from tests.stack import ingest_bucket, record_s3_requests, reset_function_caches
 
 INGEST = "filepipe-ingest-test"
 OWNER = "5f0c8a52-2d7e-4f7b-9a39-0c1d2e3f4a5b"
@@ -52,9 +51,7 @@ class Metadata:
 @pytest.fixture
 def metadata(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Metadata]:
     with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=INGEST)
-        s3.put_bucket_versioning(Bucket=INGEST, VersioningConfiguration={"Status": "Enabled"})
+        s3 = ingest_bucket(INGEST)
         monkeypatch.setenv("INGEST_BUCKET", INGEST)
         reset_function_caches()
         yield Metadata(s3)
@@ -159,20 +156,9 @@ def test_garbage_is_not_a_page_count() -> None:
     assert count_pages(lambda s, n: data[s : s + n], len(data)) is None
 
 
-def _count_requests(s3: Any) -> list[str]:
-    """The S3 operations the step's client makes from now on (with ranged reads marked)."""
-    calls: list[str] = []
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        calls.append(model.name + (" (range)" if "Range" in params else ""))
-
-    s3.meta.events.register("before-parameter-build.s3", record)
-    return calls
-
-
 def test_an_image_header_is_read_with_one_ranged_get(metadata: Metadata) -> None:
     data = images.jpeg_with_exif((640, 480), orientation=6) + random.Random(2).randbytes(2 * MB)
-    calls = _count_requests(common.aws.client("s3"))
+    calls = record_s3_requests(common.aws.client("s3"))
     result = metadata.extract(data, "image/jpeg")
     assert (result["width"], result["height"], result["exif"]["Orientation"]) == (480, 640, 6)
     assert calls == ["GetObject (range)"]

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageFile, ImageStat
@@ -18,7 +17,7 @@ from common.model import FileRef, ingest_key, new_file_id, thumbnail_key
 from common.storage import OpenObject
 from filepipe.lambdas import LambdaContext
 from tests import images
-from tests.stack import reset_function_caches
+from tests.stack import ingest_bucket, reset_function_caches
 from thumbnails import handler, render
 
 INGEST = "filepipe-ingest-test"
@@ -62,9 +61,7 @@ class Thumbnails:
 @pytest.fixture
 def thumbnails(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Thumbnails]:
     with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=INGEST)
-        s3.put_bucket_versioning(Bucket=INGEST, VersioningConfiguration={"Status": "Enabled"})
+        s3 = ingest_bucket(INGEST)
         s3.create_bucket(Bucket=CLEAN)
         monkeypatch.setenv("INGEST_BUCKET", INGEST)
         monkeypatch.setenv("CLEAN_BUCKET", CLEAN)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -24,7 +23,7 @@ from common.errors import FileRejected
 from common.model import FileRef, ingest_key, new_file_id
 from filepipe.lambdas import LambdaContext, invoke_in_process
 from tests import images
-from tests.stack import StackFixture, reset_function_caches
+from tests.stack import StackFixture, ingest_bucket, record_s3_requests, reset_function_caches
 from thumbnails.render import render_thumbnails
 from validate import handler
 from validate.sniff import sniff
@@ -62,9 +61,7 @@ class Uploads:
 @pytest.fixture
 def uploads(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Uploads]:
     with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=INGEST)
-        s3.put_bucket_versioning(Bucket=INGEST, VersioningConfiguration={"Status": "Enabled"})
+        s3 = ingest_bucket(INGEST)
         monkeypatch.setenv("INGEST_BUCKET", INGEST)
         monkeypatch.setenv("MAX_FILE_BYTES", str(50 * MB))
         monkeypatch.setenv("ALLOWED_TYPES", ",".join(sorted(common.filetypes.KNOWN_TYPES)))
@@ -329,20 +326,9 @@ def test_the_steps_run_with_the_environment_the_template_gives_them(stack: Stack
     assert json.loads(body["errorMessage"])["code"] == "UNSUPPORTED_TYPE"
 
 
-def _count_requests(s3: Any) -> list[str]:
-    """The S3 operations the step's client makes from now on (with ranged reads marked)."""
-    calls: list[str] = []
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        calls.append(model.name + (" (range)" if "Range" in params else ""))
-
-    s3.meta.events.register("before-parameter-build.s3", record)
-    return calls
-
-
 def test_an_image_is_sized_typed_and_checked_from_one_ranged_read(uploads: Uploads) -> None:
     event = uploads.put(images.jpeg((1200, 900)))
-    calls = _count_requests(common.aws.client("s3"))
+    calls = record_s3_requests(common.aws.client("s3"))
     assert validate(event) == {
         "contentType": "image/jpeg",
         "size": len(images.jpeg((1200, 900))),
@@ -353,6 +339,6 @@ def test_an_image_is_sized_typed_and_checked_from_one_ranged_read(uploads: Uploa
 
 def test_a_zip_is_typed_from_its_first_bytes_and_its_central_directory(uploads: Uploads) -> None:
     event = uploads.put(images.office_document("docx"))
-    calls = _count_requests(common.aws.client("s3"))
+    calls = record_s3_requests(common.aws.client("s3"))
     assert validate(event)["kind"] == "document"
     assert set(calls) == {"GetObject (range)"}
