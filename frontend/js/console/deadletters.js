@@ -2,7 +2,7 @@
 
 import { h, icon, setText } from "../dom.js";
 import { announce, toast, withBusy } from "../ui.js";
-import { Poller } from "./poller.js";
+import { PolledView } from "./poller.js";
 import { formatMoment, prettyJson } from "./status.js";
 
 const REFRESH_MS = 3000;
@@ -56,19 +56,15 @@ export function replaySentence(result) {
   return `Replayed ${plural(outcomes.length, "message", "messages")}: ${parts.join(", ")}; ${plural(kept, "message", "messages")} left in the queue.`;
 }
 
-export class DeadLettersView {
+export class DeadLettersView extends PolledView {
   constructor(api, navigate, onChange) {
+    super(REFRESH_MS);
     this.api = api;
     this.navigate = navigate;
     this.onChange = onChange;
-    this.poller = new Poller(() => this.refresh(), REFRESH_MS);
     this.signature = "";
     document.title = "Dead letters · filepipe console";
     this.el = this.build();
-  }
-
-  heading() {
-    return this.headingEl;
   }
 
   build() {
@@ -99,24 +95,8 @@ export class DeadLettersView {
     );
   }
 
-  start() {
-    this.poller.start();
-  }
-
-  stop() {
-    this.poller.stop();
-  }
-
   async refresh() {
-    let data;
-    try {
-      data = await this.api.deadLetters();
-    } catch (error) {
-      this.errorEl.hidden = false;
-      setText(this.errorEl, `Couldn't read the queues: ${error.message}`);
-      throw error;
-    }
-    this.errorEl.hidden = true;
+    const data = await this.readShown(() => this.api.deadLetters(), (error) => `Couldn't read the queues: ${error.message}`);
     setText(this.countEl, String(data.total));
     setText(this.updatedEl, `Updated ${formatMoment(new Date())}; refreshes every ${REFRESH_MS / 1000} s. Reading a queue here leaves its messages in place.`);
     const signature = JSON.stringify(data.queues.map((queue) => [queue.queue, queue.approximateCount, queue.messages.map((m) => m.messageId)]));

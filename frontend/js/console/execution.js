@@ -5,7 +5,7 @@ import { h, icon, setText } from "../dom.js";
 import { announce } from "../ui.js";
 import { layoutDefinition } from "./graph.js";
 import { renderGraph, stateOutcomes, textMeasurer } from "./graphview.js";
-import { Poller } from "./poller.js";
+import { PolledView } from "./poller.js";
 import {
   OUTCOMES,
   executionInfo,
@@ -56,20 +56,16 @@ function wideFact(term, ...value) {
   return item;
 }
 
-export class ExecutionView {
+export class ExecutionView extends PolledView {
   constructor(api, navigate, name) {
+    super(REFRESH_MS);
     this.api = api;
     this.navigate = navigate;
     this.name = name;
     this.selected = null;
     this.signature = "";
-    this.poller = new Poller(() => this.refresh(), REFRESH_MS);
     document.title = `${name} · Executions · filepipe console`;
     this.el = this.build();
-  }
-
-  heading() {
-    return this.headingEl;
   }
 
   build() {
@@ -147,26 +143,19 @@ export class ExecutionView {
     );
   }
 
-  start() {
-    this.poller.start();
-  }
-
-  stop() {
-    this.poller.stop();
-  }
-
   async refresh() {
     let definition;
     let execution;
     try {
-      [definition, execution] = await Promise.all([this.api.definition(), this.api.execution(this.name)]);
+      [definition, execution] = await this.readShown(
+        () => Promise.all([this.api.definition(), this.api.execution(this.name)]),
+        (error) => (error.status === 404 ? `There is no execution named ${this.name}.` : `Couldn't load this execution: ${error.message}`),
+        this.loadError,
+      );
     } catch (error) {
-      this.loadError.hidden = false;
-      setText(this.loadError, error.status === 404 ? `There is no execution named ${this.name}.` : `Couldn't load this execution: ${error.message}`);
       if (error.status === 404) this.poller.stop();
       throw error;
     }
-    this.loadError.hidden = true;
     this.definition = definition.definition;
     this.execution = execution;
     const signature = JSON.stringify([execution.status, execution.states.length, execution.states.map((s) => s.status), execution.runs.length]);

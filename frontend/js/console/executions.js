@@ -1,25 +1,21 @@
 // The executions list: newest first, filtered by status and file, refreshed while it is on screen.
 
 import { h, icon, setText } from "../dom.js";
-import { Poller } from "./poller.js";
+import { PolledView } from "./poller.js";
 import { EXECUTION_STATUSES, executionInfo, executionSeconds, formatMoment, formatSeconds, parseTime, statusBadge } from "./status.js";
 
 const REFRESH_MS = 2000;
 
-export class ExecutionsView {
+export class ExecutionsView extends PolledView {
   constructor(api, navigate) {
+    super(REFRESH_MS);
     this.api = api;
     this.navigate = navigate;
     const params = new URLSearchParams(window.location.search);
     this.filters = { status: (params.get("status") || "").toUpperCase(), file: params.get("file") || "" };
     this.rows = new Map();
-    this.poller = new Poller(() => this.refresh(), REFRESH_MS);
     document.title = "Executions · filepipe console";
     this.el = this.build();
-  }
-
-  heading() {
-    return this.headingEl;
   }
 
   build() {
@@ -104,26 +100,13 @@ export class ExecutionsView {
     this.poller.now();
   }
 
-  start() {
-    this.poller.start();
-  }
-
-  stop() {
-    this.poller.stop();
-  }
-
   async refresh() {
     const filters = { ...this.filters };
-    let data;
-    try {
-      data = await this.api.executions({ status: filters.status, file: filters.file });
-    } catch (error) {
-      this.errorEl.hidden = false;
-      setText(this.errorEl, `Couldn't load the executions: ${error.message}`);
-      throw error;
-    }
+    const data = await this.readShown(
+      () => this.api.executions({ status: filters.status, file: filters.file }),
+      (error) => `Couldn't load the executions: ${error.message}`,
+    );
     if (filters.status !== this.filters.status || filters.file !== this.filters.file) return;
-    this.errorEl.hidden = true;
     this.render(data);
   }
 

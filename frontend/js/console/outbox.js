@@ -1,23 +1,19 @@
 // The emails the local runtime sent (it delivers none): newest first, refreshed while on screen.
 
 import { h, icon, setText } from "../dom.js";
-import { Poller } from "./poller.js";
+import { PolledView } from "./poller.js";
 import { formatMoment } from "./status.js";
 
 const REFRESH_MS = 3000;
 
-export class OutboxView {
+export class OutboxView extends PolledView {
   constructor(api, navigate) {
+    super(REFRESH_MS);
     this.api = api;
     this.navigate = navigate;
-    this.poller = new Poller(() => this.refresh(), REFRESH_MS);
     this.signature = "";
     document.title = "Outbox · filepipe console";
     this.el = this.build();
-  }
-
-  heading() {
-    return this.headingEl;
   }
 
   build() {
@@ -39,24 +35,8 @@ export class OutboxView {
     );
   }
 
-  start() {
-    this.poller.start();
-  }
-
-  stop() {
-    this.poller.stop();
-  }
-
   async refresh() {
-    let data;
-    try {
-      data = await this.api.outbox();
-    } catch (error) {
-      this.errorEl.hidden = false;
-      setText(this.errorEl, `Couldn't read the outbox: ${error.message}`);
-      throw error;
-    }
-    this.errorEl.hidden = true;
+    const data = await this.readShown(() => this.api.outbox(), (error) => `Couldn't read the outbox: ${error.message}`);
     setText(this.countEl, String(data.total));
     setText(this.updatedEl, `Updated ${formatMoment(new Date())}; refreshes every ${REFRESH_MS / 1000} s.`);
     this.emptyEl.hidden = data.items.length > 0;

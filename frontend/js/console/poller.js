@@ -1,5 +1,7 @@
 // Runs a refresh now and then again every `interval` ms after each one ends; pauses while the tab is hidden.
 
+import { setText } from "../dom.js";
+
 export class Poller {
   constructor(refresh, interval) {
     this.refresh = refresh;
@@ -56,6 +58,38 @@ export class Poller {
         this.timer = null;
         this.tick();
       }, delay);
+    }
+  }
+}
+
+/** A console page kept fresh by a Poller while it is on screen (subclasses define `refresh()`). */
+export class PolledView {
+  constructor(interval) {
+    this.poller = new Poller(() => this.refresh(), interval);
+  }
+
+  heading() {
+    return this.headingEl;
+  }
+
+  start() {
+    this.poller.start();
+  }
+
+  stop() {
+    this.poller.stop();
+  }
+
+  /** What `read()` answers; a failure is shown in `errorEl` as `describe(error)`, then thrown again. */
+  async readShown(read, describe, errorEl = this.errorEl) {
+    try {
+      const data = await read();
+      errorEl.hidden = true;
+      return data;
+    } catch (error) {
+      errorEl.hidden = false;
+      setText(errorEl, describe(error));
+      throw error;
     }
   }
 }
