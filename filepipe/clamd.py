@@ -17,7 +17,7 @@ from types import TracebackType
 from filepipe.function_code import use_function_code
 
 use_function_code()
-from scan.clamd import clamd_limit_settings  # noqa: E402 - the scan function's own limits
+from scan.clamd import clamd_config  # noqa: E402 - the scan function's own rules
 
 NOT_INSTALLED = "ClamAV not installed; scans fail closed"
 SIGNATURE_NAME = "Filepipe.Test.EICAR"
@@ -160,19 +160,10 @@ class LocalClamd:
     def _write_config(self, port: int) -> None:
         temp_dir = self.work_dir / "tmp"
         temp_dir.mkdir(parents=True, exist_ok=True)
-        settings: dict[str, object] = {
-            "TCPSocket": port,
-            "TCPAddr": "127.0.0.1",
-            "Foreground": "yes",
-            "DatabaseDirectory": self.database_dir,
-            "TemporaryDirectory": temp_dir,
-            "LogFile": self.log_path,
-            "LogTime": "yes",
-            # Otherwise clamd answers OK for data it skipped at a limit; this way the reply names the limit.
-            "AlertExceedsMax": "yes",
-            **clamd_limit_settings(self.max_bytes),
-        }
-        self.config_path.write_text("".join(f"{name} {value}\n" for name, value in settings.items()))
+        listen = {"TCPSocket": port, "TCPAddr": "127.0.0.1"}
+        self.config_path.write_text(
+            clamd_config(listen, self.database_dir, temp_dir, self.log_path, self.max_bytes)
+        )
 
     def start(self) -> LocalClamd:
         if self.running:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from common.errors import ScannerUnavailable
@@ -277,3 +278,21 @@ def clamd_limit_settings(max_bytes: int) -> dict[str, int]:
         "MaxScanSize": scan_budget,
         "MaxFileSize": scan_budget,
     }
+
+
+def clamd_config(
+    listen: dict[str, object], database_dir: Path, temp_dir: Path, log_path: Path, max_bytes: int
+) -> str:
+    """clamd.conf for a foreground clamd listening as ``listen`` says, for files up to ``max_bytes``."""
+    settings: dict[str, object] = {
+        **listen,
+        "Foreground": "yes",
+        "DatabaseDirectory": database_dir,
+        "TemporaryDirectory": temp_dir,
+        "LogFile": log_path,
+        "LogTime": "yes",
+        # Otherwise clamd answers OK for data it skipped at a limit; this way the reply names the limit.
+        "AlertExceedsMax": "yes",
+        **clamd_limit_settings(max_bytes),
+    }
+    return "".join(f"{name} {value}\n" for name, value in settings.items())

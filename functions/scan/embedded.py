@@ -13,7 +13,7 @@ from pathlib import Path
 from common.errors import ScannerUnavailable
 from common.observability import logger
 from common.storage import ObjectStore
-from scan.clamd import ClamdClient, clamd_limit_settings
+from scan.clamd import ClamdClient, clamd_config
 
 DEFINITIONS_PREFIX = "clamav/"
 DATABASE_SUFFIXES = frozenset({".cvd", ".cld", ".cud"})
@@ -173,20 +173,10 @@ class EmbeddedClamd:
     def _write_config(self) -> None:
         temp_dir = self.root / "tmp"
         temp_dir.mkdir(parents=True, exist_ok=True)
-        settings: dict[str, object] = {
-            "LocalSocket": self.socket_path,
-            "LocalSocketMode": "600",
-            "FixStaleSocket": "yes",
-            "Foreground": "yes",
-            "DatabaseDirectory": self.mirror.directory,
-            "TemporaryDirectory": temp_dir,
-            "LogFile": self.log_path,
-            "LogTime": "yes",
-            # Otherwise clamd answers OK for data it skipped at a limit; this way the reply names the limit.
-            "AlertExceedsMax": "yes",
-            **clamd_limit_settings(self.max_bytes),
-        }
-        self.config_path.write_text("".join(f"{name} {value}\n" for name, value in settings.items()))
+        listen = {"LocalSocket": self.socket_path, "LocalSocketMode": "600", "FixStaleSocket": "yes"}
+        self.config_path.write_text(
+            clamd_config(listen, self.mirror.directory, temp_dir, self.log_path, self.max_bytes)
+        )
 
     def _start(self) -> None:
         began = self._clock()

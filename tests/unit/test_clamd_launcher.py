@@ -22,8 +22,7 @@ from filepipe.clamd import (
     eicar_bytes,
     write_signature_database,
 )
-from scan import embedded
-from scan.clamd import ClamdClient, ReplyKind
+from scan.clamd import ClamdClient, ReplyKind, clamd_limit_settings
 
 needs_clamd = pytest.mark.skipif(not LocalClamd.is_available(), reason=NOT_INSTALLED)
 
@@ -59,9 +58,8 @@ def test_undated_database_is_bare_signature_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("max_bytes", [1, 64 * 1024, 1024**3, 3 * 1024**3, 10 * 1024**4])
-def test_limits_are_those_of_the_embedded_clamd(max_bytes: int) -> None:
-    assert launcher.clamd_limit_settings is embedded.clamd_limit_settings  # one rule, two launchers
-    limits = launcher.clamd_limit_settings(max_bytes)
+def test_clamd_limits_follow_the_file_limit(max_bytes: int) -> None:
+    limits = clamd_limit_settings(max_bytes)
     assert limits["StreamMaxLength"] == min(max_bytes, 4 * 1024**3 - 1)
     # Equal, so a zip member that clamd would silently cut at MaxFileSize always trips MaxScanSize.
     assert limits["MaxFileSize"] == limits["MaxScanSize"] == min(2 * max_bytes, 2_147_483_645)
