@@ -14,7 +14,8 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +26,9 @@ from filepipe.local.events import RuleTarget, execution_status_event
 RuleSink = Callable[[RuleTarget, dict[str, Any]], None]
 # Objects up to this size stay in memory in moto (its default spills anything over ~5 MB to disk).
 KEY_BUFFER_BYTES = 64 * 1024 * 1024
+# All objects together keep at most this much in memory (MiB); later ones go to disk as moto's large ones do.
+OBJECT_MEMORY_VARIABLE = "FILEPIPE_LOCAL_OBJECT_MEMORY_MB"
+DEFAULT_OBJECT_MEMORY_MB = 512
 
 
 class InvokeRunner(Protocol):
@@ -69,6 +73,7 @@ def _defer_package_init(name: str) -> None:
 
 def configure_moto(port: int, managed_policy_arns: Iterable[str]) -> None:
     """moto settings for a server on ``port``; must run before moto handles its first request."""
+    _object_memory.budget = object_memory_budget(os.environ)
     os.environ["MOTO_PORT"] = str(port)
     # Global CORS would answer every origin with "*"; S3 applies the buckets' own CORS rules instead.
     os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
@@ -348,15 +353,101 @@ def install_request_caches() -> None:
     _cache_serializer_aliases()
 
 
+def object_memory_budget(environ: Mapping[str, str]) -> int:
+    """The bytes stored objects may keep in memory: FILEPIPE_LOCAL_OBJECT_MEMORY_MB MiB, 512 when unset."""
+    text = environ.get(OBJECT_MEMORY_VARIABLE)
+    if text is None:
+        return DEFAULT_OBJECT_MEMORY_MB * 2**20
+    try:
+        megabytes = int(text)
+    except ValueError:
+        megabytes = -1
+    if megabytes < 0:
+        raise ValueError(
+            f"{OBJECT_MEMORY_VARIABLE} must be a whole number of MiB, 0 or more "
+            f"(0 keeps every object on disk), got {text!r}"
+        )
+    return megabytes * 2**20
+
+
+class ObjectMemory:
+    """The bytes of stored objects held in memory, counted once however many objects share them.
+
+    Releases come from ``FakeKey.dispose`` (moto's key store disposes every version it drops: deletes,
+    overwrites, deleted versions, a reset) and from a finalizer on the object's buffer, which may run
+    inside garbage collection at any point, even within ``hold`` on the same thread. So a release only
+    queues the bytes and settles the count when the lock is free; every ``hold`` settles first.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._lock = threading.Lock()
+        # id of the bytes -> (the bytes, how many objects hold them); the reference keeps the id unique.
+        self._held: dict[int, tuple[bytes, int]] = {}
+        self._total = 0
+        self._released: deque[int] = deque()
+
+    def hold(self, data: bytes) -> int | None:
+        """Count ``data`` for one more object: the token to release it with, or None past the budget."""
+        identity = id(data)
+        with self._lock:
+            self._settle()
+            entry = self._held.get(identity)
+            if entry is not None:
+                self._held[identity] = (data, entry[1] + 1)
+                return identity
+            if self._total + len(data) > self.budget:
+                return None
+            self._held[identity] = (data, 1)
+            self._total += len(data)
+        return identity
+
+    def release(self, identity: int) -> None:
+        self._released.append(identity)
+        if self._lock.acquire(blocking=False):
+            try:
+                self._settle()
+            finally:
+                self._lock.release()
+
+    @property
+    def held_bytes(self) -> int:
+        with self._lock:
+            self._settle()
+            return self._total
+
+    def _settle(self) -> None:
+        while self._released:
+            identity = self._released.popleft()
+            data, holders = self._held[identity]
+            if holders > 1:
+                self._held[identity] = (data, holders - 1)
+            else:
+                del self._held[identity]
+                self._total -= len(data)
+
+
+_object_memory = ObjectMemory(DEFAULT_OBJECT_MEMORY_MB * 2**20)
+
+
+def object_memory() -> ObjectMemory:
+    """The process's account of in-memory object bytes; ``configure_moto`` sets its budget."""
+    return _object_memory
+
+
 def _share_object_bytes() -> None:
     """An object held in memory hands out its bytes without copying them (moto copies per GET and copy).
 
     moto stores each object in a spooled temporary file: writing copies the bytes into it, every read
     of the value copies them out again, the ETag reads them a third time. Bytes are immutable; an
-    in-memory buffer can wrap the stored bytes and return them as they are. Objects moto has spilled to
-    disk take moto's own path.
+    in-memory buffer can wrap the stored bytes and return them as they are. A copy (CopyObject passes
+    the source's value to the new key) thus wraps the very bytes of its source and costs no memory.
+    New bytes stay in memory while all objects' bytes fit the budget of ``object_memory()``; past it
+    they go to a file on disk, as moto does with objects larger than its buffer. Objects on disk take
+    moto's own path.
     """
     import io
+    import weakref
 
     import moto.s3.models as s3_models
     from moto.s3.models import FakeKey
@@ -368,43 +459,62 @@ def _share_object_bytes() -> None:
     write_value = current.fset
     current_etag: Any = FakeKey.__dict__["etag"]
     compute_etag = current_etag.fget
+    dispose_key = FakeKey.dispose
+    memory = object_memory()
 
     def in_memory(key: Any) -> Any:
         buffer = key._value_buffer
         return None if getattr(buffer, "_rolled", True) else buffer._file
 
+    def release_held(key: Any) -> None:
+        # Before the buffer closes: until then its bytes, and so their id, stay alive.
+        finalizer = getattr(getattr(key, "_value_buffer", None), "filepipe_release", None)
+        if finalizer is not None:
+            finalizer()
+
     def value(self: Any) -> bytes:
         with self.lock:
-            memory = in_memory(self)
-            if memory is not None:
-                return bytes(memory.getvalue())
+            stored = in_memory(self)
+            if stored is not None:
+                return bytes(stored.getvalue())
         return bytes(read_value(self))
 
     def set_value(self: Any, new_value: bytes | str) -> None:
-        memory = in_memory(self)
-        if (
-            memory is None
-            or not isinstance(new_value, bytes)
-            or len(new_value) > self._value_buffer._max_size
-        ):
+        buffer = self._value_buffer
+        release_held(self)
+        if in_memory(self) is None or not isinstance(new_value, bytes) or len(new_value) > buffer._max_size:
+            write_value(self, new_value)
+            return
+        token = memory.hold(new_value)
+        if token is None:
+            buffer._file = io.BytesIO()
+            buffer.rollover()
             write_value(self, new_value)
             return
         # What write() leaves behind (the bytes, the position after them), minus the copy.
         shared = io.BytesIO(new_value)
         shared.seek(0, io.SEEK_END)
-        self._value_buffer._file = shared
+        buffer._file = shared
+        release = weakref.finalize(shared, memory.release, token)
+        release.atexit = False
+        buffer.filepipe_release = release
         self.contentsize = len(new_value)
 
     def etag(self: Any) -> str:
         if self._etag is None:
-            memory = in_memory(self)
-            if memory is not None:
-                self._etag = s3_models.md5_hash(memory.getvalue()).hexdigest()
+            stored = in_memory(self)
+            if stored is not None:
+                self._etag = s3_models.md5_hash(stored.getvalue()).hexdigest()
         return str(compute_etag(self))
+
+    def dispose(self: Any, garbage: bool = False) -> None:
+        release_held(self)
+        dispose_key(self, garbage)
 
     value.shares = True  # type: ignore[attr-defined]
     FakeKey.value = property(value, set_value)  # type: ignore[method-assign,assignment]
     FakeKey.etag = property(etag)  # type: ignore[method-assign,assignment]
+    FakeKey.dispose = dispose  # type: ignore[method-assign]
 
 
 _ALIAS_CACHE_ENTRIES = 4096

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -286,3 +291,159 @@ def test_other_services_serialize_the_same_bytes_with_and_without_the_cache(
     assert len(cached) == 3
     assert cached == bodies
     assert b"VisibilityTimeout" in cached[0]
+
+
+def _stored_key(bucket: str, key: str, version_id: str | None = None) -> Any:
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends["123456789012"]["aws"]
+    return backend.get_object(bucket, key, version_id=version_id)
+
+
+def _on_disk(bucket: str, key: str, version_id: str | None = None) -> bool:
+    return bool(_stored_key(bucket, key, version_id)._value_buffer._rolled)
+
+
+def test_a_copy_shares_its_source_bytes_and_adds_no_memory(aws_env: None) -> None:
+    moto_hooks._share_object_bytes()
+    memory = moto_hooks.object_memory()
+    data = bytes(range(256)) * 4_000
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in ("hooks-ingest", "hooks-files"):
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        before = memory.held_bytes
+        put = s3.put_object(Bucket="hooks-ingest", Key="upload", Body=data)
+        assert memory.held_bytes == before + len(data)
+        s3.copy_object(
+            Bucket="hooks-files",
+            Key="file",
+            CopySource={"Bucket": "hooks-ingest", "Key": "upload", "VersionId": put["VersionId"]},
+            MetadataDirective="REPLACE",
+            ContentType="image/jpeg",
+        )
+        s3.copy_object(Bucket="hooks-files", Key="again", CopySource={"Bucket": "hooks-files", "Key": "file"})
+        assert memory.held_bytes == before + len(data)
+        assert _stored_key("hooks-files", "file").value is _stored_key("hooks-ingest", "upload").value
+        assert s3.get_object(Bucket="hooks-files", Key="again")["Body"].read() == data
+
+        s3.delete_object(Bucket="hooks-ingest", Key="upload", VersionId=put["VersionId"])
+        assert memory.held_bytes == before + len(data)  # the copies still hold the bytes
+        for key in ("file", "again"):
+            version = s3.head_object(Bucket="hooks-files", Key=key)["VersionId"]
+            s3.delete_object(Bucket="hooks-files", Key=key, VersionId=version)
+        assert memory.held_bytes == before
+
+
+def test_past_the_budget_objects_go_to_disk_and_answer_the_same(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moto_hooks._share_object_bytes()
+    memory = moto_hooks.object_memory()
+    data = bytes(range(256)) * 12_000
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="hooks-budget")
+        s3.put_bucket_versioning(Bucket="hooks-budget", VersioningConfiguration={"Status": "Enabled"})
+        monkeypatch.setattr(memory, "budget", memory.held_bytes + len(data))
+        answers = {}
+        versions = {}
+        for key in ("in-memory", "on-disk"):
+            put = s3.put_object(Bucket="hooks-budget", Key=key, Body=data, ContentType="image/jpeg")
+            assert put["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'  # noqa: S324 - S3's ETag is an MD5
+            versions[key] = put["VersionId"]
+            copied = s3.copy_object(
+                Bucket="hooks-budget", Key=f"{key}-copy", CopySource={"Bucket": "hooks-budget", "Key": key}
+            )
+            assert copied["CopyObjectResult"]["ETag"] == put["ETag"]
+            versioned = s3.get_object(Bucket="hooks-budget", Key=key, VersionId=put["VersionId"])
+            assert (versioned["VersionId"], versioned["Body"].read()) == (put["VersionId"], data)
+            answers[key] = [*_object_answers(s3, "hooks-budget", key)]
+            answers[key] += _object_answers(s3, "hooks-budget", f"{key}-copy")[:-1]
+        assert memory.held_bytes == memory.budget
+        assert [_on_disk("hooks-budget", key) for key in ("in-memory", "in-memory-copy")] == [False, False]
+        assert [_on_disk("hooks-budget", key) for key in ("on-disk", "on-disk-copy")] == [True, True]
+        assert _without_version_ids(answers["in-memory"]) == _without_version_ids(answers["on-disk"])
+        assert answers["on-disk"][1][0] == data[:100]
+        assert answers["on-disk"][3][0] == data[-10:]
+        listed = s3.list_object_versions(Bucket="hooks-budget", Prefix="on-disk")["Versions"]
+        assert versions["on-disk"] in {version["VersionId"] for version in listed}
+
+
+def test_deleting_or_overwriting_objects_frees_their_budget(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moto_hooks._share_object_bytes()
+    memory = moto_hooks.object_memory()
+    first, second = b"a" * 300_000, b"b" * 300_000
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="hooks-free")
+        before = memory.held_bytes
+        monkeypatch.setattr(memory, "budget", before + len(first))
+        s3.put_object(Bucket="hooks-free", Key="one", Body=first)
+        s3.put_object(Bucket="hooks-free", Key="two", Body=second)
+        assert (_on_disk("hooks-free", "one"), _on_disk("hooks-free", "two")) == (False, True)
+        assert memory.held_bytes == before + len(first)
+
+        s3.delete_object(Bucket="hooks-free", Key="one")
+        assert memory.held_bytes == before
+        s3.put_object(Bucket="hooks-free", Key="three", Body=second)
+        assert not _on_disk("hooks-free", "three")
+        # The new bytes arrive while the old ones are still stored (no room), then the old ones go.
+        s3.put_object(Bucket="hooks-free", Key="three", Body=first)
+        assert _on_disk("hooks-free", "three")
+        assert memory.held_bytes == before
+        s3.put_object(Bucket="hooks-free", Key="four", Body=first)
+        assert not _on_disk("hooks-free", "four")
+        s3.delete_objects(
+            Bucket="hooks-free", Delete={"Objects": [{"Key": "two"}, {"Key": "three"}, {"Key": "four"}]}
+        )
+        assert memory.held_bytes == before
+        assert s3.list_objects_v2(Bucket="hooks-free").get("KeyCount") == 0
+
+
+def test_an_object_memory_setting_must_be_whole_mebibytes() -> None:
+    variable = moto_hooks.OBJECT_MEMORY_VARIABLE
+    assert moto_hooks.object_memory_budget({}) == 512 * 2**20
+    assert moto_hooks.object_memory_budget({variable: "64"}) == 64 * 2**20
+    assert moto_hooks.object_memory_budget({variable: "0"}) == 0
+    for bad in ("", "lots", "1.5", "-1", "512MB"):
+        with pytest.raises(ValueError, match=variable):
+            moto_hooks.object_memory_budget({variable: bad})
+
+
+def test_the_runtime_refuses_to_start_with_a_bad_object_memory_setting(tmp_path: Path) -> None:
+    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(3)]
+    for probe in probes:
+        probe.bind(("127.0.0.1", 0))
+    ports = [str(probe.getsockname()[1]) for probe in probes]
+    for probe in probes:
+        probe.close()
+    started = subprocess.run(
+        [
+            *(sys.executable, "-m", "filepipe.cli", "local", "--no-clamd", "--state-dir", str(tmp_path)),
+            *("--port", ports[0], "--api-port", ports[1], "--aws-port", ports[2]),
+        ],
+        env={**os.environ, moto_hooks.OBJECT_MEMORY_VARIABLE: "lots"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode == 1
+    assert f"start-up failed: {moto_hooks.OBJECT_MEMORY_VARIABLE} must be a whole number" in started.stderr
+    assert "is ready" not in started.stdout
+
+
+def test_a_release_while_the_account_is_busy_is_settled_before_the_next_hold() -> None:
+    memory = moto_hooks.ObjectMemory(budget=10)
+    stored, later = b"12345678", b"abc"
+    token = memory.hold(stored)
+    assert token is not None
+    assert memory.hold(later) is None
+    with memory._lock:  # as when garbage collection finalizes a buffer in the middle of a hold
+        memory.release(token)
+    assert memory.hold(later) is not None
+    assert memory.held_bytes == len(later)
