@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -198,10 +199,26 @@ def test_an_object_value_is_shared_not_copied_and_can_be_replaced() -> None:
         spilled.dispose()
 
 
+def _bodies_with_then_without_the_cache(
+    calls: Callable[[], None], bodies: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> list[bytes]:
+    """Run ``calls`` with the serializer cache (the bodies returned), then without it (into ``bodies``)."""
+    from moto.core.serialize import ResponseSerializer
+
+    calls()
+    cached = list(bodies)
+    bodies.clear()
+    cached_value: Any = ResponseSerializer.get_value
+    monkeypatch.setattr(ResponseSerializer, "get_value", cached_value.original)
+    structure: Any = ResponseSerializer._serialize_type_structure
+    monkeypatch.setattr(ResponseSerializer, "_serialize_type_structure", structure.original)
+    calls()
+    return cached
+
+
 def test_serialized_dynamodb_answers_are_the_bytes_moto_serializes_without_the_cache(
     aws_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from moto.core.serialize import ResponseSerializer
 
     moto_hooks._cache_serializer_aliases()
     item = {
@@ -241,14 +258,7 @@ def test_serialized_dynamodb_answers_are_the_bytes_moto_serializes_without_the_c
                 ReturnValues="ALL_NEW",
             )
 
-        calls()
-        cached = list(bodies)
-        bodies.clear()
-        cached_value: Any = ResponseSerializer.get_value
-        monkeypatch.setattr(ResponseSerializer, "get_value", cached_value.original)
-        structure: Any = ResponseSerializer._serialize_type_structure
-        monkeypatch.setattr(ResponseSerializer, "_serialize_type_structure", structure.original)
-        calls()
+        cached = _bodies_with_then_without_the_cache(calls, bodies, monkeypatch)
     assert len(cached) == 2
     assert cached == bodies
     assert json.loads(cached[0])["Item"]["thumbnails"] == item["thumbnails"]
@@ -258,7 +268,6 @@ def test_serialized_dynamodb_answers_are_the_bytes_moto_serializes_without_the_c
 def test_other_services_serialize_the_same_bytes_with_and_without_the_cache(
     aws_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from moto.core.serialize import ResponseSerializer
 
     moto_hooks._cache_serializer_aliases()
     bodies: list[bytes] = []
@@ -280,14 +289,7 @@ def test_other_services_serialize_the_same_bytes_with_and_without_the_cache(
             sqs.list_queues()
             s3.list_objects_v2(Bucket="hooks-listing")
 
-        calls()
-        cached = list(bodies)
-        bodies.clear()
-        cached_value: Any = ResponseSerializer.get_value
-        monkeypatch.setattr(ResponseSerializer, "get_value", cached_value.original)
-        structure: Any = ResponseSerializer._serialize_type_structure
-        monkeypatch.setattr(ResponseSerializer, "_serialize_type_structure", structure.original)
-        calls()
+        cached = _bodies_with_then_without_the_cache(calls, bodies, monkeypatch)
     assert len(cached) == 3
     assert cached == bodies
     assert b"VisibilityTimeout" in cached[0]
