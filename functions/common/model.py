@@ -76,6 +76,14 @@ class FileRef:
         file = state["file"]
         return cls(file["bucket"], file["key"], file["version"], file["ownerId"], file["fileId"])
 
+    @classmethod
+    def upload_from_state(cls, state: dict[str, Any], ingest_bucket: str, step: str) -> FileRef:
+        """The upload a step works on: steps read the ingest bucket only, whatever bucket the state names."""
+        ref = cls.from_state(state)
+        if ref.bucket != ingest_bucket:
+            raise ValueError(f"{step} reads uploads from {ingest_bucket} only, not {ref.bucket}")
+        return ref
+
     def to_state(self) -> dict[str, str]:
         return {
             "bucket": self.bucket,

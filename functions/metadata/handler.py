@@ -29,9 +29,7 @@ class MetadataSettings(EnvSettings):
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_file(event)
     settings = load_settings(MetadataSettings)
-    ref = FileRef.from_state(event)
-    if ref.bucket != settings.ingest_bucket:
-        raise ValueError(f"metadata reads uploads from {settings.ingest_bucket} only, not {ref.bucket}")
+    ref = FileRef.upload_from_state(event, settings.ingest_bucket, "metadata")
     validation = Validated.model_validate(event["validation"])
     metadata = extract_metadata(ObjectStore(client("s3")), ref, validation.content_type, validation.size)
     logger.info("metadata extracted", extra={"fields": sorted(metadata)})

@@ -57,9 +57,7 @@ def _scan_timeout(settings: ScanSettings, context: Any) -> float:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_file(event)
     settings = load_settings(ScanSettings)
-    ref = FileRef.from_state(event)
-    if ref.bucket != settings.ingest_bucket:
-        raise ValueError(f"scan reads uploads from {settings.ingest_bucket} only, not {ref.bucket}")
+    ref = FileRef.upload_from_state(event, settings.ingest_bucket, "scan")
     store = ObjectStore(client("s3"))
     policy = ScanPolicy(
         max_bytes=settings.scan_max_bytes,

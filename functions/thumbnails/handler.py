@@ -24,9 +24,7 @@ class ThumbnailSettings(EnvSettings):
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_file(event)
     settings = load_settings(ThumbnailSettings)
-    ref = FileRef.from_state(event)
-    if ref.bucket != settings.ingest_bucket:
-        raise ValueError(f"thumbnails reads uploads from {settings.ingest_bucket} only, not {ref.bucket}")
+    ref = FileRef.upload_from_state(event, settings.ingest_bucket, "thumbnails")
     content_type = (event.get("validation") or {}).get("contentType")
     thumbnails = make_thumbnails(
         ObjectStore(client("s3")), ref, content_type, settings.clean_bucket, settings.max_image_pixels

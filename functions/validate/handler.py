@@ -33,9 +33,7 @@ class ValidateSettings(EnvSettings):
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_file(event)
     settings = load_settings(ValidateSettings)
-    ref = FileRef.from_state(event)
-    if ref.bucket != settings.ingest_bucket:
-        raise ValueError(f"validate reads uploads from {settings.ingest_bucket} only, not {ref.bucket}")
+    ref = FileRef.upload_from_state(event, settings.ingest_bucket, "validate")
     rules = ValidationRules(
         max_file_bytes=settings.max_file_bytes,
         allowed_types=settings.allowed_types,
