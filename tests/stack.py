@@ -10,6 +10,7 @@ import pytest
 
 import common.aws
 import common.settings
+from common.model import FileRef, ingest_key, new_file_id
 from filepipe.provision import FunctionSpec, Stack
 
 REGION = "us-east-1"
@@ -25,6 +26,21 @@ def ingest_bucket(name: str) -> Any:
     s3.create_bucket(Bucket=name)
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return s3
+
+
+def put_upload(
+    s3: Any, bucket: str, owner_id: str, data: bytes, content_type: str = "application/octet-stream"
+) -> FileRef:
+    """``data`` stored under a new upload key of ``owner_id``, as a browser's POST leaves it."""
+    file_id = new_file_id()
+    key = ingest_key(owner_id, file_id)
+    version = s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)["VersionId"]
+    return FileRef(bucket, key, version, owner_id, file_id)
+
+
+def step_event(ref: FileRef, **state: Any) -> dict[str, Any]:
+    """The state a workflow step receives for ``ref`` (plus what earlier steps added)."""
+    return {"file": ref.to_state(), "executionName": ref.file_id, **state}
 
 
 def record_s3_requests(s3: Any) -> list[str]:

@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from tests import images
-from tests.browser.conftest import AxeViolations, BrowserSession
-from tests.browser.ui import Upload, choose_files, expect_status, file_row, loaded_image
+from tests.browser.conftest import BrowserSession
+from tests.browser.ui import (
+    Axe,
+    Upload,
+    assert_accessible,
+    choose_files,
+    expect_status,
+    file_row,
+    loaded_image,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
-
-BLOCKING_IMPACTS = {"serious", "critical"}
-Axe = Callable[[Page], AxeViolations]
-SETTLED = "() => !document.getAnimations().some((animation) => animation instanceof CSSTransition)"
-
-
-def assert_accessible(axe: Axe, page: Page, where: str) -> None:
-    """No serious or critical violation, checked in the light and the dark colour scheme."""
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        # Buttons fade to the new scheme's colours; measuring contrast mid-fade would measure neither.
-        page.wait_for_function(SETTLED, timeout=5_000)
-        blocking = [v for v in axe(page) if v["impact"] in BLOCKING_IMPACTS]
-        details = "\n".join(f"  {v['impact']}: {v['id']} ({v['help']}) at {v['nodes']}" for v in blocking)
-        assert not blocking, f"{where} ({scheme}) has accessibility violations:\n{details}"
-    page.emulate_media(color_scheme="light")
 
 
 def test_pages_have_no_serious_accessibility_violations(session: BrowserSession, axe: Axe) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from playwright.sync_api import Error as PlaywrightError
 from filepipe.local.client import BrowserClient
 from filepipe.local.server import DEMO_EMAIL, DEMO_PASSWORD
 from tests import images
-from tests.browser.conftest import AxeViolations
+from tests.browser.ui import Axe, assert_accessible
 from tests.local.conftest import LocalProcess
 from tests.local.test_console_api import (
     ScannerOutage,
@@ -25,12 +25,9 @@ from tests.local.test_console_api import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-Axe = Callable[[Page], AxeViolations]
 LAPTOP: ViewportSize = {"width": 1366, "height": 768}
 ACTION_TIMEOUT_MS = 15_000
 RUN_TIMEOUT_MS = 30_000
-BLOCKING_IMPACTS = {"serious", "critical"}
-SETTLED = "() => !document.getAnimations().some((animation) => animation instanceof CSSTransition)"
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +61,6 @@ class PageErrors:
 
 def shoot(page: Page, artifacts: Path, label: str) -> None:
     page.screenshot(path=str(artifacts / f"console-{label}.png"), full_page=True)
-
-
-def assert_accessible(axe: Axe, page: Page, where: str) -> None:
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        page.wait_for_function(SETTLED, timeout=5_000)
-        blocking = [v for v in axe(page) if v["impact"] in BLOCKING_IMPACTS]
-        details = "\n".join(f"  {v['impact']}: {v['id']} ({v['help']}) at {v['nodes']}" for v in blocking)
-        assert not blocking, f"{where} ({scheme}) has accessibility violations:\n{details}"
-    page.emulate_media(color_scheme="light")
 
 
 def assert_states_do_not_overlap(page: Page) -> None:

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
 from playwright.sync_api import FilePayload, Locator, Page, expect
 
+from tests.browser.conftest import AxeViolations
+
 READY_TIMEOUT_MS = 20_000
 IMAGE_LOAD_TIMEOUT_MS = 10_000
 # Each Tab moves one control; a page with a few dozen files' buttons stays far below this.
 MAX_TAB_PRESSES = 80
+BLOCKING_IMPACTS = {"serious", "critical"}
+SETTLED = "() => !document.getAnimations().some((animation) => animation instanceof CSSTransition)"
+Axe = Callable[[Page], AxeViolations]
 
 
 @dataclass(frozen=True)
@@ -115,3 +121,15 @@ def tab_to(page: Page, *, testid: str = "", name: str = "", backwards: bool = Fa
         if (testid and now["testid"] == testid) or (pattern and pattern.match(now["name"])):
             return now
     raise AssertionError(f"Tab never reached {testid or name!r}; focus went through: {seen}")
+
+
+def assert_accessible(axe: Axe, page: Page, where: str) -> None:
+    """No serious or critical violation, checked in the light and the dark colour scheme."""
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        # Buttons fade to the new scheme's colours; measuring contrast mid-fade would measure neither.
+        page.wait_for_function(SETTLED, timeout=5_000)
+        blocking = [v for v in axe(page) if v["impact"] in BLOCKING_IMPACTS]
+        details = "\n".join(f"  {v['impact']}: {v['id']} ({v['help']}) at {v['nodes']}" for v in blocking)
+        assert not blocking, f"{where} ({scheme}) has accessibility violations:\n{details}"
+    page.emulate_media(color_scheme="light")

@@ -12,12 +12,11 @@ from moto import mock_aws
 
 import common.aws
 import common.settings
-from common.model import FileRef, ingest_key, new_file_id
 from filepipe.lambdas import LambdaContext
 from metadata import handler
 from metadata.pdf import PagesCountScanner, count_pages
 from tests import images
-from tests.stack import ingest_bucket, record_s3_requests, reset_function_caches
+from tests.stack import ingest_bucket, put_upload, record_s3_requests, reset_function_caches, step_event
 
 INGEST = "filepipe-ingest-test"
 OWNER = "5f0c8a52-2d7e-4f7b-9a39-0c1d2e3f4a5b"
@@ -36,14 +35,8 @@ class Metadata:
     s3: Any
 
     def extract(self, data: bytes, content_type: str) -> dict[str, Any]:
-        file_id = new_file_id()
-        key = ingest_key(OWNER, file_id)
-        version = self.s3.put_object(Bucket=INGEST, Key=key, Body=data)["VersionId"]
-        event: dict[str, Any] = {
-            "file": FileRef(INGEST, key, version, OWNER, file_id).to_state(),
-            "executionName": file_id,
-            "validation": {"contentType": content_type, "size": len(data), "kind": "any"},
-        }
+        validation = {"contentType": content_type, "size": len(data), "kind": "any"}
+        event = step_event(put_upload(self.s3, INGEST, OWNER, data), validation=validation)
         result: dict[str, Any] = handler.lambda_handler(event, CONTEXT)
         return result
 

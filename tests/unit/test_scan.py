@@ -49,6 +49,7 @@ from scan.clamd import (
 from scan.definitions import DefinitionsUpdateFailed, update_definitions
 from scan.embedded import DEFINITIONS_PREFIX, DefinitionsMirror, EmbeddedClamd
 from scan.logic import ScanPolicy, Verdict, check_definitions, interpret_reply, scan_object
+from tests.stack import put_upload
 
 REGION = "us-east-1"
 INGEST_BUCKET = "filepipe-ingest-test"
@@ -99,9 +100,7 @@ def short_dir() -> Iterator[Path]:
 
 
 def upload(s3: Any, data: bytes, content_type: str = "application/octet-stream") -> FileRef:
-    key = ingest_key(OWNER, new_file_id())
-    response = s3.put_object(Bucket=INGEST_BUCKET, Key=key, Body=data, ContentType=content_type)
-    return FileRef.from_object(INGEST_BUCKET, key, response["VersionId"])
+    return put_upload(s3, INGEST_BUCKET, OWNER, data, content_type)
 
 
 def zipped(members: dict[str, bytes]) -> bytes:

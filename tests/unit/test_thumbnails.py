@@ -17,7 +17,7 @@ from common.model import FileRef, ingest_key, new_file_id, thumbnail_key
 from common.storage import OpenObject
 from filepipe.lambdas import LambdaContext
 from tests import images
-from tests.stack import ingest_bucket, reset_function_caches
+from tests.stack import ingest_bucket, put_upload, reset_function_caches, step_event
 from thumbnails import handler, render
 
 INGEST = "filepipe-ingest-test"
@@ -38,13 +38,7 @@ class Thumbnails:
 
     def make(self, data: bytes, content_type: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
         """Upload ``data``, run the step; returns the event and the step's result."""
-        file_id = new_file_id()
-        key = ingest_key(OWNER, file_id)
-        version = self.s3.put_object(Bucket=INGEST, Key=key, Body=data)["VersionId"]
-        event: dict[str, Any] = {
-            "file": FileRef(INGEST, key, version, OWNER, file_id).to_state(),
-            "executionName": file_id,
-        }
+        event = step_event(put_upload(self.s3, INGEST, OWNER, data))
         if content_type is not None:
             event["validation"] = {"contentType": content_type, "size": len(data), "kind": "image"}
         result: dict[str, Any] = handler.lambda_handler(event, CONTEXT)

@@ -23,7 +23,14 @@ from common.errors import FileRejected
 from common.model import FileRef, ingest_key, new_file_id
 from filepipe.lambdas import LambdaContext, invoke_in_process
 from tests import images
-from tests.stack import StackFixture, ingest_bucket, record_s3_requests, reset_function_caches
+from tests.stack import (
+    StackFixture,
+    ingest_bucket,
+    put_upload,
+    record_s3_requests,
+    reset_function_caches,
+    step_event,
+)
 from thumbnails.render import render_thumbnails
 from validate import handler
 from validate.sniff import sniff
@@ -47,11 +54,7 @@ class Uploads:
 
     def put(self, data: bytes, declared_type: str = "application/octet-stream") -> dict[str, Any]:
         """Upload ``data`` as the browser would (declared type included) and build the step's event."""
-        file_id = new_file_id()
-        key = ingest_key(OWNER, file_id)
-        response = self.s3.put_object(Bucket=INGEST, Key=key, Body=data, ContentType=declared_type)
-        ref = FileRef(INGEST, key, response["VersionId"], OWNER, file_id)
-        return {"file": ref.to_state(), "executionName": file_id}
+        return step_event(put_upload(self.s3, INGEST, OWNER, data, declared_type))
 
     def setenv(self, name: str, value: str) -> None:
         self.monkeypatch.setenv(name, value)
