@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs
 
 # filepipe.ops puts functions/ on the path, so the functions' `common` adapters import after it.
+from filepipe.local.http_server import status_line
 from filepipe.ops import executions, render
 from filepipe.ops.audit import AuditLog, operator_name
 from filepipe.ops.replay import PARSERS, QUEUES, STATUS_CHANGE, NotReplayable, Replayer, ReplayOptions
@@ -48,19 +49,6 @@ PEEK_CALLS = 10
 # Execution names are at most 80 characters; ours are file ids, optionally with -replay-N.
 _EXECUTION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 _REPLAY_SUFFIX = re.compile(r"-replay-\d+$")
-_STATUS_TEXT = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-}
 
 
 def new_token() -> str:
@@ -298,7 +286,7 @@ class ConsoleApi:
     ) -> list[bytes]:
         body = json.dumps(payload, default=str).encode()
         start_response(
-            f"{status} {_STATUS_TEXT.get(status, 'Error')}",
+            status_line(status),
             [
                 ("Content-Type", "application/json; charset=utf-8"),
                 ("Content-Length", str(len(body))),

@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
+from filepipe.local.http_server import status_line
 from filepipe.local.runner import FunctionNotFound, InvalidRequestContent, LambdaRunner, Throttled
 from filepipe.local.s3_post import S3PostError, SecretLookup, check_post, object_headers, parse_form
 
@@ -21,31 +22,13 @@ StartResponse = Callable[..., Any]
 Response = tuple[int, list[tuple[str, str]], bytes]
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
-_STATUS_TEXT = {
-    200: "OK",
-    201: "Created",
-    202: "Accepted",
-    204: "No Content",
-    303: "See Other",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    411: "Length Required",
-    412: "Precondition Failed",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-}
 # The JSON-protocol services a browser calls directly (sign-in); AWS answers their CORS for any origin.
 _BROWSER_TARGETS = ("AWSCognitoIdentityProviderService.", "AWSCognitoIdentityService.")
 
 
-def _status_line(status: int) -> str:
-    return f"{status} {_STATUS_TEXT.get(status, 'Unknown')}"
-
-
 def _reply(start_response: StartResponse, response: Response) -> list[bytes]:
     status, headers, body = response
-    start_response(_status_line(status), [*headers, ("Content-Length", str(len(body)))])
+    start_response(status_line(status), [*headers, ("Content-Length", str(len(body)))])
     return [body]
 
 

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from filepipe.jwt_authorizer import CognitoJwtAuthorizer, Unauthorized, gateway_claims
 from filepipe.lambdas import InvokeResult
+from filepipe.local.http_server import status_line
 from filepipe.local.runner import Throttled
 from filepipe.provision import HttpApiSpec, HttpRoute, JwtAuthorizerSpec
 
@@ -29,19 +30,6 @@ _TEXT_TYPES = re.compile(
 _COGNITO_ISSUER = re.compile(
     r"^https://cognito-idp\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<pool>[\w-]+)$"
 )
-_REASONS = {
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    409: "Conflict",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 
 def _json_message(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -151,7 +139,7 @@ class HttpApiFront:
         request_id = base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
         status, headers, body = self.handle(environ, request_id)
         headers = [*headers, ("apigw-requestid", request_id), ("Content-Length", str(len(body)))]
-        start_response(f"{status} {_REASONS.get(status, 'Unknown')}", headers)
+        start_response(status_line(status), headers)
         return [body]
 
     def handle(self, environ: dict[str, Any], request_id: str) -> Response:

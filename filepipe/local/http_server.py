@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 from werkzeug.exceptions import InternalServerError
@@ -21,6 +22,17 @@ log = logging.getLogger("filepipe.local.http")
 # Statuses (and HEAD answers) that never carry a body, hence never a Content-Length of their own.
 _NO_BODY = frozenset({204, 304})
 Answer = tuple[str, list[tuple[str, str]], list[bytes]]
+# Python 3.11 still names 413 after RFC 2616 ("Request Entity Too Large"); RFC 7231 renamed it.
+_PHRASES = {413: "Payload Too Large"}
+
+
+def status_line(status: int) -> str:
+    """``"404 Not Found"``: a WSGI status line for ``status``."""
+    try:
+        phrase = _PHRASES.get(status) or HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Unknown"
+    return f"{status} {phrase}"
 
 
 class KeepAliveRequestHandler(WSGIRequestHandler):

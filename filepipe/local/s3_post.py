@@ -73,6 +73,18 @@ def _denied(message: str) -> S3PostError:
     return S3PostError(403, "AccessDenied", message)
 
 
+def _known_secret(secret_for: SecretLookup, access_key: str) -> str:
+    secret = secret_for(access_key)
+    if secret is None:
+        raise S3PostError(
+            403,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+            {"AWSAccessKeyId": access_key},
+        )
+    return secret
+
+
 def _invalid_argument(message: str, name: str | None = None, value: str | None = None) -> S3PostError:
     details = {}
     if name is not None:
@@ -229,28 +241,14 @@ def _check_signature(fields: Mapping[str, str], policy_b64: str, secret_for: Sec
             raise _invalid_argument(
                 "Invalid credential date. Date is not the same as X-Amz-Date.", "x-amz-credential", credential
             )
-        secret = secret_for(access_key)
-        if secret is None:
-            raise S3PostError(
-                403,
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.",
-                {"AWSAccessKeyId": access_key},
-            )
+        secret = _known_secret(secret_for, access_key)
         expected = hmac.new(
             _signing_key(secret, date, region, service), policy_b64.encode(), hashlib.sha256
         ).hexdigest()
         provided = fields["x-amz-signature"]
     elif "signature" in fields or "awsaccesskeyid" in fields:
         access_key = fields.get("awsaccesskeyid", "")
-        secret = secret_for(access_key)
-        if secret is None:
-            raise S3PostError(
-                403,
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.",
-                {"AWSAccessKeyId": access_key},
-            )
+        secret = _known_secret(secret_for, access_key)
         expected = base64.b64encode(
             hmac.new(secret.encode(), policy_b64.encode(), hashlib.sha1).digest()
         ).decode()

@@ -149,14 +149,8 @@ def _indent(text: str) -> str:
 
 
 def execution_json(detail: ExecutionDetail) -> dict[str, Any]:
-    summary = detail.summary
     return {
-        "name": summary.name,
-        "executionArn": summary.arn,
-        "status": summary.status,
-        "startDate": format_time(summary.started),
-        "stopDate": format_time(summary.stopped) if summary.stopped else None,
-        "durationSeconds": summary.duration,
+        **summary_json(detail.summary),
         "redriveCount": detail.redrive_count,
         "input": detail.input,
         "output": detail.output,
