@@ -162,6 +162,7 @@ class _Worker:
     spec: FunctionSpec
     pid: int
     sock: socket.socket
+    log_fd: int
     init_ms: float
     last_used: float = field(default_factory=time.monotonic)
     cold: bool = True
@@ -178,6 +179,7 @@ class _Worker:
 class _InitFailure:
     payload: bytes
     init_ms: float
+    log_fd: int
 
 
 class _Pool:
@@ -233,12 +235,17 @@ class _Pool:
 
 
 class _LogPump:
-    """Copies every worker's stdout and stderr to one stream, each line prefixed with its function."""
+    """Copies every worker's stdout and stderr to one stream, each line prefixed with its function.
+
+    A worker flushes its output before it answers, so `drain` can copy an invocation's lines before the
+    runner writes its REPORT line, in the order CloudWatch shows them.
+    """
 
     def __init__(self, sink: TextIO) -> None:
         self._sink = sink
         self._selector = selectors.DefaultSelector()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._prefixes: dict[int, str] = {}
         self._partial: dict[int, bytes] = {}
         self._wake_read, self._wake_write = os.pipe()
         self._selector.register(self._wake_read, selectors.EVENT_READ, None)
@@ -253,8 +260,50 @@ class _LogPump:
             self._sink.flush()
 
     def add(self, fd: int, prefix: str) -> None:
+        os.set_blocking(fd, False)
+        with self._lock:
+            self._prefixes[fd] = prefix
         self._selector.register(fd, selectors.EVENT_READ, prefix)
         os.write(self._wake_write, b"x")
+
+    def drain(self, fd: int) -> None:
+        """Copy all a worker has written so far, its last unfinished line included."""
+        with self._lock:
+            prefix = self._prefixes.get(fd)
+            if prefix is None:
+                return  # the worker is gone and its pipe already closed
+            while self._copy_available(fd, prefix):
+                pass
+            rest = self._partial.pop(fd, b"")
+            if rest:
+                self.write(prefix, rest.decode(errors="replace"))
+
+    def _copy_available(self, fd: int, prefix: str) -> bool:
+        """Copy one read's complete lines; False once nothing more is waiting or the pipe has ended."""
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return False
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._close(fd, prefix)
+            return False
+        data = self._partial.pop(fd, b"") + chunk
+        complete, _, rest = data.rpartition(b"\n")
+        if rest:
+            self._partial[fd] = rest
+        if complete:
+            self.write(prefix, complete.decode(errors="replace"))
+        return True
+
+    def _close(self, fd: int, prefix: str) -> None:
+        self._selector.unregister(fd)
+        del self._prefixes[fd]
+        rest = self._partial.pop(fd, b"")
+        if rest:
+            self.write(prefix, rest.decode(errors="replace"))
+        os.close(fd)
 
     def _run(self) -> None:
         while not self._stopped:
@@ -263,23 +312,9 @@ class _LogPump:
                 if key.data is None:
                     os.read(fd, 4096)
                     continue
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    self._selector.unregister(fd)
-                    rest = self._partial.pop(fd, b"")
-                    if rest:
-                        self.write(key.data, rest.decode(errors="replace"))
-                    os.close(fd)
-                    continue
-                data = self._partial.pop(fd, b"") + chunk
-                complete, _, rest = data.rpartition(b"\n")
-                if rest:
-                    self._partial[fd] = rest
-                if complete:
-                    self.write(key.data, complete.decode(errors="replace"))
+                with self._lock:
+                    if fd in self._prefixes:
+                        self._copy_available(fd, key.data)
 
     def stop(self) -> None:
         self._stopped = True
@@ -430,11 +465,11 @@ class LambdaRunner:
             init_ms = (time.monotonic() - began) * 1000
             reason = "init timed out" if isinstance(error, TimeoutError) else "runtime exited during init"
             payload = {"errorType": "Runtime.Unknown", "errorMessage": f"Unknown application error: {reason}"}
-            return _InitFailure(json.dumps(payload).encode(), init_ms)
+            return _InitFailure(json.dumps(payload).encode(), init_ms, log_read)
         if header.get("op") != "ready":
             ours.close()
-            return _InitFailure(body, (time.monotonic() - began) * 1000)
-        worker = _Worker(spec=spec, pid=pid, sock=ours, init_ms=float(header["initMs"]))
+            return _InitFailure(body, (time.monotonic() - began) * 1000, log_read)
+        worker = _Worker(spec=spec, pid=pid, sock=ours, log_fd=log_read, init_ms=float(header["initMs"]))
         with self._workers_lock:
             self._workers[pid] = worker
         return worker
@@ -462,7 +497,7 @@ class LambdaRunner:
             started = self._start_worker(spec)
             if isinstance(started, _InitFailure):
                 pool.started(None)
-                self._report(spec, str(uuid.uuid4()), 0.0, 0, started.init_ms)
+                self._report(spec, started.log_fd, str(uuid.uuid4()), 0.0, 0, started.init_ms)
                 return InvokeResult(started.payload, "Unhandled")
             pool.started(started)
             worker = started
@@ -482,13 +517,17 @@ class LambdaRunner:
             reply, body = recv_frame(worker.sock)
         except TimeoutError:
             self._forget(pool, worker)
-            self._report(spec, request_id, time.monotonic() - began, 0, init_ms, status="timeout")
+            self._report(
+                spec, worker.log_fd, request_id, time.monotonic() - began, 0, init_ms, status="timeout"
+            )
             return InvokeResult(json.dumps(timeout_payload(request_id, spec.timeout)).encode(), "Unhandled")
         except (EOFError, OSError):
             self._forget(pool, worker)
             status = self._zygote.exit_status(worker.pid, timeout=1.0) or "signal: killed"
             error_type = "Runtime.OutOfMemory" if worker.oom else "Runtime.ExitError"
-            self._report(spec, request_id, time.monotonic() - began, 0, init_ms, status=error_type)
+            self._report(
+                spec, worker.log_fd, request_id, time.monotonic() - began, 0, init_ms, status=error_type
+            )
             body = json.dumps(
                 {
                     "errorType": error_type,
@@ -497,7 +536,7 @@ class LambdaRunner:
             ).encode()
             return InvokeResult(body, "Unhandled")
         duration = time.monotonic() - began
-        self._report(spec, request_id, duration, _peak_rss_mb(worker.pid), init_ms)
+        self._report(spec, worker.log_fd, request_id, duration, _peak_rss_mb(worker.pid), init_ms)
         worker.cold = False
         pool.give_back(worker)
         if len(body) > MAX_SYNC_PAYLOAD:
@@ -536,6 +575,7 @@ class LambdaRunner:
     def _report(
         self,
         spec: FunctionSpec,
+        log_fd: int,
         request_id: str,
         seconds: float,
         max_memory_mb: int,
@@ -552,6 +592,7 @@ class LambdaRunner:
             line += f" Init Duration: {init_ms:.2f} ms"
         if status is not None:
             line += f" Status: {status}"
+        self._logs.drain(log_fd)
         self._logs.write(f"{spec.logical_id} |", line)
 
     # ------------------------------------------------------------ memory limit and idle instances
