@@ -11,6 +11,8 @@ from common.aws import THROTTLING_CODES, error_code
 from common.errors import ServiceThrottled, SourceChanged, SourceMissing
 
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
+# The largest source S3's CopyObject takes in one request; above it a copy goes part by part.
+MAX_SINGLE_COPY_BYTES = 5 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -253,21 +255,22 @@ class ObjectStore:
         source_bucket: str,
         source_key: str,
         source_version: str | None,
+        source_size: int,
         bucket: str,
         key: str,
         content_type: str,
         metadata: dict[str, str],
     ) -> None:
-        """Server-side copy with new headers; multipart above 5 GB is handled by the transfer manager."""
+        """Server-side copy with new headers: one CopyObject, or the transfer manager's parts above 5 GiB."""
         source: dict[str, str] = {"Bucket": source_bucket, "Key": source_key}
         source.update(self._version_args(source_version))
+        headers = {"ContentType": content_type, "Metadata": metadata, "MetadataDirective": "REPLACE"}
         try:
-            self._s3.copy(
-                source,
-                bucket,
-                key,
-                ExtraArgs={"ContentType": content_type, "Metadata": metadata, "MetadataDirective": "REPLACE"},
-            )
+            if source_size <= MAX_SINGLE_COPY_BYTES:
+                # The transfer manager would first HEAD the source for its size, which the caller knows.
+                self._s3.copy_object(CopySource=source, Bucket=bucket, Key=key, **headers)
+            else:
+                self._s3.copy(source, bucket, key, ExtraArgs=headers)
         except Exception as error:
             raise self._translate(error, source_bucket, source_key) from error
 

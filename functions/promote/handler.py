@@ -22,11 +22,13 @@ class PromoteSettings(EnvSettings):
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_file(event)
     settings = load_settings(PromoteSettings)
+    validation = event["validation"]
     key = promote(
         ObjectStore(client("s3")),
         FileRef.from_state(event),
+        validation["size"],
         settings.clean_bucket,
-        event["validation"]["contentType"],
+        validation["contentType"],
     )
     logger.info("original promoted", extra={"key": key})
     return {"key": key}

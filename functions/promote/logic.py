@@ -14,17 +14,24 @@ def _already_copied(store: ObjectStore, bucket: str, key: str, ref: FileRef) -> 
     return metadata is not None and metadata.get(SOURCE_VERSION) == ref.version
 
 
-def promote(store: ObjectStore, ref: FileRef, clean_bucket: str, content_type: str) -> str:
+def promote(store: ObjectStore, ref: FileRef, size: int, clean_bucket: str, content_type: str) -> str:
     """Copy the scanned version into the files bucket with its detected type; a retry is a no-op."""
     key = clean_key(ref.owner_id, ref.file_id)
     if not _already_copied(store, clean_bucket, key, ref):
         store.copy(
-            ref.bucket, ref.key, ref.version, clean_bucket, key, content_type, {SOURCE_VERSION: ref.version}
+            ref.bucket,
+            ref.key,
+            ref.version,
+            size,
+            clean_bucket,
+            key,
+            content_type,
+            {SOURCE_VERSION: ref.version},
         )
     return key
 
 
-def quarantine(store: ObjectStore, ref: FileRef, quarantine_bucket: str, signature: str) -> str:
+def quarantine(store: ObjectStore, ref: FileRef, size: int, quarantine_bucket: str, signature: str) -> str:
     """Copy the infected version to quarantine, then remove it from ingest; a retry finishes the move."""
     key = quarantine_key(ref.owner_id, ref.file_id)
     if not _already_copied(store, quarantine_bucket, key, ref):
@@ -33,6 +40,7 @@ def quarantine(store: ObjectStore, ref: FileRef, quarantine_bucket: str, signatu
                 ref.bucket,
                 ref.key,
                 ref.version,
+                size,
                 quarantine_bucket,
                 key,
                 "application/octet-stream",

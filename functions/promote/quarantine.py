@@ -24,7 +24,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = load_settings(QuarantineSettings)
     signature = event.get("scan", {}).get("signature") or "unknown"
     key = quarantine(
-        ObjectStore(client("s3")), FileRef.from_state(event), settings.quarantine_bucket, signature
+        ObjectStore(client("s3")),
+        FileRef.from_state(event),
+        event["validation"]["size"],
+        settings.quarantine_bucket,
+        signature,
     )
     logger.warning("infected upload quarantined", extra={"key": key, "signature": signature})
     return {"key": key}
