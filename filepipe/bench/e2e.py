@@ -42,7 +42,7 @@ THROUGHPUT_TARGET = 5.0
 IDLE_RSS_TARGET = 500 * 1024 * 1024
 NATIVE_WORKERS = 2  # one process per core of the target machine
 SEQUENTIAL_POLL_SECONDS = 0.1
-CONCURRENT_POLL_SECONDS = 0.5  # about what the web UI does
+CONCURRENT_POLL_SECONDS = 1.0  # the web UI's pace while a file is pending (FAST_POLL_MS in files.js)
 _READY = re.compile(r"^filepipe local is ready \((?P<seconds>[\d.]+) s\)")
 
 

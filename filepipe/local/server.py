@@ -148,7 +148,9 @@ class LocalRuntime:
 
                 if self._session is None:
                     from filepipe.local.moto_hooks import sdk_data_loader
+                    from filepipe.local.sdk import memoize_user_agent_sanitizer
 
+                    memoize_user_agent_sanitizer()
                     self._session = boto3.session.Session()
                     self._session._session.register_component("data_loader", sdk_data_loader())
                 client = self._session.client(

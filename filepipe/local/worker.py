@@ -21,6 +21,8 @@ import time
 import traceback
 from typing import Any
 
+from filepipe.local.sdk import memoize_user_agent_sanitizer
+
 # Imported once in the zygote so every worker starts with them already loaded (copy-on-write pages).
 PRELOAD = (
     "boto3",
@@ -253,6 +255,7 @@ def zygote(control_fd: int) -> None:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
     _parse_sdk_models_once()
+    memoize_user_agent_sanitizer()
     control = socket.socket(fileno=control_fd)
     wakeup_read, wakeup_write = os.pipe()
     os.set_blocking(wakeup_write, False)
