@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from filepipe.schedules import ScheduleError, ScheduleTiming
 from filepipe.template import PSEUDO_ACCOUNT_ID, Resolver, Template, references, substitute_definition
 
 ClientFactory = Callable[[str], Any]
@@ -69,6 +70,12 @@ class ScheduleSpec:
     target: dict[str, Any]
     enabled: bool
     scheduled_rule: bool
+    timezone: str | None = None  # scheduled rules run in UTC
+    start_date: str | None = None
+    end_date: str | None = None
+
+    def timing(self) -> ScheduleTiming:
+        return ScheduleTiming.parse(self.expression, self.timezone, self.start_date, self.end_date)
 
 
 @dataclass(frozen=True)
@@ -498,19 +505,28 @@ class Provisioner:
         if targets:
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         if "ScheduleExpression" in props:
-            if not str(props["ScheduleExpression"]).startswith("rate("):
-                self.warn("cron schedules are recorded but not run locally", logical)
             for target in targets:
-                self.stack.schedules[f"{logical}/{target['Id']}"] = ScheduleSpec(
-                    logical_id=logical,
-                    name=name,
-                    arn=arn,
-                    expression=props["ScheduleExpression"],
-                    target=target,
-                    enabled=kwargs["State"] == "ENABLED",
-                    scheduled_rule=True,
+                self._add_schedule(
+                    f"{logical}/{target['Id']}",
+                    ScheduleSpec(
+                        logical_id=logical,
+                        name=name,
+                        arn=arn,
+                        expression=props["ScheduleExpression"],
+                        target=target,
+                        enabled=kwargs["State"] == "ENABLED",
+                        scheduled_rule=True,
+                    ),
                 )
         return name, {"Arn": arn}
+
+    def _add_schedule(self, key: str, spec: ScheduleSpec) -> None:
+        """Keep a schedule the local runtime runs; one EventBridge would refuse stops the deployment."""
+        try:
+            spec.timing()
+        except ScheduleError as error:
+            raise ValueError(f"{spec.logical_id}: invalid schedule {spec.expression!r}: {error}") from error
+        self.stack.schedules[key] = spec
 
     # ------------------------------------------------------------ IAM
     def _role(self, logical: str, props: _Properties) -> tuple[str, dict[str, Any]]:
@@ -976,17 +992,20 @@ class Provisioner:
         if "RetryPolicy" in target:
             target["RetryPolicy"] = {k: int(v) for k, v in target["RetryPolicy"].items()}
         arn = self._clients("scheduler").create_schedule(**kwargs)["ScheduleArn"]
-        expression = str(props["ScheduleExpression"])
-        if not expression.startswith(("rate(", "at(")):
-            self.warn("cron schedules are recorded but not run locally", logical)
-        self.stack.schedules[logical] = ScheduleSpec(
-            logical_id=logical,
-            name=name,
-            arn=arn,
-            expression=expression,
-            target={"Id": name, "Input": "{}", **target},
-            enabled=kwargs["State"] == "ENABLED",
-            scheduled_rule=False,
+        self._add_schedule(
+            logical,
+            ScheduleSpec(
+                logical_id=logical,
+                name=name,
+                arn=arn,
+                expression=str(props["ScheduleExpression"]),
+                target={"Id": name, "Input": "{}", **target},
+                enabled=kwargs["State"] == "ENABLED",
+                scheduled_rule=False,
+                timezone=props.get("ScheduleExpressionTimezone"),
+                start_date=props.get("StartDate"),
+                end_date=props.get("EndDate"),
+            ),
         )
         return name, {"Arn": arn}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -14,7 +15,7 @@ from moto import mock_aws
 from filepipe.lambdas import InvokeResult
 from filepipe.local.events import RuleTarget
 from filepipe.local.mappings import QueuePoller, sqs_event, succeeded_messages
-from filepipe.local.scheduler import Scheduler, interval_seconds, one_time
+from filepipe.local.scheduler import Scheduler
 from filepipe.provision import EventSourceMappingSpec, ScheduleSpec
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:start"
@@ -119,14 +120,6 @@ def test_the_poller_invokes_with_batches_and_deletes_what_succeeded(sqs: Any) ->
     assert [json.loads(m["Body"]) for m in left] == [{"n": 1}]
 
 
-def test_schedule_expressions() -> None:
-    assert interval_seconds("rate(3 hours)") == 3 * 3600
-    assert interval_seconds("rate(1 minute)") == 60
-    assert interval_seconds("cron(0 * * * ? *)") is None
-    assert one_time("at(2030-01-02T03:04:05)") is not None
-    assert one_time("rate(1 day)") is None
-
-
 def test_a_rate_schedule_fires_every_interval_into_the_delivery() -> None:
     now = [1000.0]
     fired: list[tuple[RuleTarget, dict[str, Any]]] = []
@@ -154,3 +147,30 @@ def test_a_rate_schedule_fires_every_interval_into_the_delivery() -> None:
     scheduled_event = fired[-1][1]
     assert scheduled_event["detail-type"] == "Scheduled Event"
     assert scheduled_event["resources"] == ["arn:aws:events:::rule/rule"]
+
+
+def test_a_cron_schedule_fires_at_its_times_in_its_zone_until_its_end_date() -> None:
+    now = [datetime(2026, 11, 23, 7, 0, tzinfo=UTC).timestamp()]
+    fired: list[float] = []
+    target = {"Id": "t", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:f", "Input": "{}"}
+    daily = ScheduleSpec(
+        "Daily",
+        "daily",
+        "arn:aws:scheduler:::schedule/daily",
+        "cron(30 9 ? * MON-FRI *)",
+        target,
+        enabled=True,
+        scheduled_rule=False,
+        timezone="Europe/Berlin",
+        end_date="2026-11-25T00:00:00Z",
+    )
+    scheduler = Scheduler(
+        [daily], lambda t, e: fired.append(now[0]), "123456789012", "us-east-1", clock=lambda: now[0]
+    )
+    assert [due for due, _ in scheduler.pending] == [datetime(2026, 11, 23, 8, 30, tzinfo=UTC)]  # 09:30 CET
+    for _ in range(48):  # an hour at a time: each run fires at the first tick after it is due
+        now[0] += 3600
+        scheduler.run_due()
+    # Monday's and Tuesday's 08:30 UTC runs, at the 09:00 tick; the end date stops it before Wednesday.
+    assert [datetime.fromtimestamp(t, UTC).strftime("%a %H:%M") for t in fired] == ["Mon 09:00", "Tue 09:00"]
+    assert scheduler.pending == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,57 @@ def test_nothing_is_dropped_silently(tmp_path: Path, monkeypatch: pytest.MonkeyP
         in (stack.warnings)
     )
     assert "AWS::KMS::Key is not emulated locally: Key" in stack.warnings
+
+
+SCHEDULES = """
+AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+  Nightly:
+    Type: AWS::Events::Rule
+    Properties:
+      ScheduleExpression: {rule}
+      Targets: [{{Id: queue, Arn: !GetAtt Queue.Arn}}]
+  Weekdays:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      ScheduleExpression: cron(30 9 ? * MON-FRI *)
+      ScheduleExpressionTimezone: Europe/Berlin
+      StartDate: "2026-12-01T00:00:00Z"
+      FlexibleTimeWindow: {{Mode: "OFF"}}
+      Target: {{Arn: !GetAtt Queue.Arn, RoleArn: arn:aws:iam::123456789012:role/scheduler}}
+"""
+
+
+def _provision_schedules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: str) -> Stack:
+    template = tmp_path / "template.yaml"
+    template.write_text(SCHEDULES.format(rule=rule))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        return provision(client, load_template(template), "timed", REGION)
+
+
+def test_cron_schedules_run_locally_in_their_time_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = _provision_schedules(tmp_path, monkeypatch, "cron(0 2 * * ? *)")
+    assert not [w for w in stack.warnings if "cron" in w or "schedule" in w.lower()]
+    weekdays = stack.schedules["Weekdays"]
+    assert (weekdays.timezone, weekdays.start_date) == ("Europe/Berlin", "2026-12-01T00:00:00Z")
+    first = weekdays.timing().next_after(datetime(2026, 11, 22, tzinfo=UTC))
+    assert first == datetime(2026, 12, 1, 8, 30, tzinfo=UTC)  # Tuesday 09:30 in Berlin
+    nightly = stack.schedules["Nightly/queue"]
+    assert nightly.timing().next_after(datetime(2026, 11, 22, 3, tzinfo=UTC)) == datetime(
+        2026, 11, 23, 2, tzinfo=UTC
+    )
+
+
+def test_a_schedule_eventbridge_would_refuse_stops_the_deployment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(
+        ValueError, match=r"Nightly: invalid schedule 'cron\(0 2 \* \* \* \*\)': exactly one of"
+    ):
+        _provision_schedules(tmp_path, monkeypatch, "cron(0 2 * * * *)")
