@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from filepipe.local.http_server import status_line
+from filepipe.local.moto_hooks import TokenRevocationError, revoke_refresh_token
 from filepipe.local.runner import FunctionNotFound, InvalidRequestContent, LambdaRunner, Throttled
 from filepipe.local.s3_post import S3PostError, SecretLookup, check_post, object_headers, parse_form
 
@@ -24,6 +25,7 @@ Response = tuple[int, list[tuple[str, str]], bytes]
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 # The JSON-protocol services a browser calls directly (sign-in); AWS answers their CORS for any origin.
 _BROWSER_TARGETS = ("AWSCognitoIdentityProviderService.", "AWSCognitoIdentityService.")
+_REVOKE_TOKEN_TARGET = "AWSCognitoIdentityProviderService.RevokeToken"  # noqa: S105 - an action name
 
 
 def _reply(start_response: StartResponse, response: Response) -> list[bytes]:
@@ -261,7 +263,28 @@ class AwsEndpoint:
             extra = [(n, v) for n, v in cors if n.lower() not in present]
             return start_response(status, [*headers, *extra], exc_info)
 
+        if environ.get("HTTP_X_AMZ_TARGET") == _REVOKE_TOKEN_TARGET:
+            return _reply(with_cors, self._revoke_token(environ))
         return self._moto(environ, with_cors)
+
+    def _revoke_token(self, environ: dict[str, Any]) -> Response:
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))]
+        try:
+            request = json.loads(_read_body(environ) or b"{}")
+            if not isinstance(request, dict):
+                raise TypeError("the body is not a JSON object")
+            revoke_refresh_token(
+                self._account,
+                str(request.get("ClientId") or ""),
+                str(request.get("Token") or ""),
+                request.get("ClientSecret"),
+            )
+        except (ValueError, TypeError) as error:
+            body = {"__type": "InvalidParameterException", "message": f"Malformed request: {error}"}
+            return 400, headers, json.dumps(body).encode()
+        except TokenRevocationError as error:
+            return 400, headers, json.dumps({"__type": error.code, "message": str(error)}).encode()
+        return 200, headers, b"{}"
 
 
 class RawBody(io.BytesIO):

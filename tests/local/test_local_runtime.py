@@ -16,7 +16,7 @@ from PIL import Image
 
 from filepipe.bench.e2e import sample_jpeg
 from filepipe.clamd import eicar_bytes
-from filepipe.local.client import BrowserClient
+from filepipe.local.client import ApiError, BrowserClient
 from filepipe.local.server import ACCESS_KEY_ID, DEMO_EMAIL, DEMO_PASSWORD, SECRET_ACCESS_KEY
 from filepipe.template import load_template
 from tests.local.conftest import LocalProcess, alive, descendants, rss_bytes
@@ -211,6 +211,39 @@ def test_sdk_and_cli_see_what_the_template_declares(
             check=True,
         )
         assert expected in result.stdout
+
+
+def test_signing_out_revokes_the_refresh_token_and_its_access_tokens(local_stack: LocalProcess) -> None:
+    """The web UI signs out with Cognito's RevokeToken, which the local runtime answers as Cognito does."""
+    user = BrowserClient(local_stack.web_url)
+    client_id = user.config["userPoolClientId"]
+    password_auth = {
+        "AuthFlow": "USER_PASSWORD_AUTH",
+        "ClientId": client_id,
+        "AuthParameters": {"USERNAME": DEMO_EMAIL, "PASSWORD": DEMO_PASSWORD},
+    }
+    signed_in = user.cognito("InitiateAuth", password_auth)["AuthenticationResult"]
+    refresh = {
+        "AuthFlow": "REFRESH_TOKEN_AUTH",
+        "ClientId": client_id,
+        "AuthParameters": {"REFRESH_TOKEN": signed_in["RefreshToken"]},
+    }
+    assert user.cognito("InitiateAuth", refresh)["AuthenticationResult"]["AccessToken"]
+    assert user.cognito("GetUser", {"AccessToken": signed_in["AccessToken"]})["Username"]
+
+    with pytest.raises(ApiError, match="UnsupportedTokenTypeException"):
+        user.cognito("RevokeToken", {"Token": signed_in["AccessToken"], "ClientId": client_id})
+    with pytest.raises(ApiError, match="UnauthorizedException"):
+        user.cognito("RevokeToken", {"Token": signed_in["RefreshToken"], "ClientId": "not-this-client"})
+    assert user.cognito("RevokeToken", {"Token": signed_in["RefreshToken"], "ClientId": client_id}) == {}
+
+    with pytest.raises(ApiError, match="NotAuthorizedException"):
+        user.cognito("InitiateAuth", refresh)
+    with pytest.raises(ApiError, match="NotAuthorizedException"):
+        user.cognito("GetUser", {"AccessToken": signed_in["AccessToken"]})
+    # Revoking again is not an error, and other sessions of the same user go on.
+    assert user.cognito("RevokeToken", {"Token": signed_in["RefreshToken"], "ClientId": client_id}) == {}
+    assert user.cognito("InitiateAuth", password_auth)["AuthenticationResult"]["RefreshToken"]
 
 
 def test_ctrl_c_stops_everything_quickly(local_stack: LocalProcess) -> None:
