@@ -11,11 +11,11 @@ from api.clock import Clock, iso
 from api.models import FileError, FileList, FileView, Thumbnail
 from common.errors import InvalidRequest, NotFound
 from common.model import (
-    CLEAN_PREFIX,
     FILE_ID_PATTERN,
     THUMBNAIL_SIZES,
     Status,
     clean_key,
+    clean_prefix,
     ingest_key,
     thumbnail_key,
 )
@@ -165,5 +165,5 @@ class Files:
         if record.get("uploadId") and record.get("status") == Status.UPLOADING.value:
             self._store.abort_multipart(key, record["uploadId"])
         self._store.delete(self._store.bucket, key)
-        self._store.delete_prefix(self._clean_bucket, f"{CLEAN_PREFIX}{owner_id}/{file_id}/")
+        self._store.delete_prefix(self._clean_bucket, clean_prefix(owner_id, file_id))
         self._records.delete(owner_id, file_id)

@@ -71,6 +71,12 @@ class AlreadyProcessed(FilepipeError):
     code = "AlreadyProcessed"
 
 
+class FileDeleted(FilepipeError):
+    """The owner deleted the file while it was processed: the run removes what it stored and ends."""
+
+    code = "FileDeleted"
+
+
 class StaleWrite(FilepipeError):
     """A conditional record write lost against a newer object version; the run must stop."""
 

@@ -42,12 +42,17 @@ def ingest_key(owner_id: str, file_id: str) -> str:
     return f"{INGEST_PREFIX}{owner_id}/{file_id}"
 
 
+def clean_prefix(owner_id: str, file_id: str) -> str:
+    """Where everything served for one file lives: its promoted original and its thumbnails."""
+    return f"{CLEAN_PREFIX}{owner_id}/{file_id}/"
+
+
 def clean_key(owner_id: str, file_id: str) -> str:
-    return f"{CLEAN_PREFIX}{owner_id}/{file_id}/original"
+    return f"{clean_prefix(owner_id, file_id)}original"
 
 
 def thumbnail_key(owner_id: str, file_id: str, size: int) -> str:
-    return f"{CLEAN_PREFIX}{owner_id}/{file_id}/thumb-{size}.webp"
+    return f"{clean_prefix(owner_id, file_id)}thumb-{size}.webp"
 
 
 def quarantine_key(owner_id: str, file_id: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from common.aws import THROTTLING_CODES, error_code
-from common.errors import AlreadyProcessed, ServiceThrottled, StaleWrite
+from common.errors import AlreadyProcessed, FileDeleted, ServiceThrottled, StaleWrite
 from common.model import FileRef, Status
 
 _serializer = TypeSerializer()
@@ -137,7 +137,7 @@ class FileRecords:
                 raise
             current = self.get(ref.owner_id, ref.file_id)
             if current is None:
-                raise StaleWrite(f"no record for file {ref.file_id}: the upload was deleted") from error
+                raise FileDeleted(f"file {ref.file_id} was deleted before processing started") from error
             if current.get("sourceVersion") not in (None, ref.version):
                 raise StaleWrite(f"file {ref.file_id} has a newer object version") from error
             raise AlreadyProcessed(f"file {ref.file_id} is already {current['status']}") from error
@@ -170,11 +170,11 @@ class FileRecords:
                 ),
             )
         except Exception as error:
-            if self._is_condition_failure(error):
-                raise StaleWrite(
-                    f"file {ref.file_id}: record changed (deleted, newer version or other outcome)"
-                ) from error
-            raise
+            if not self._is_condition_failure(error):
+                raise
+            if self.get(ref.owner_id, ref.file_id) is None:
+                raise FileDeleted(f"file {ref.file_id} was deleted while it was processed") from error
+            raise StaleWrite(f"file {ref.file_id}: a newer version or another outcome is recorded") from error
 
     def claim_notification(self, ref: FileRef, status: Status) -> bool:
         """True once per (object version, status): duplicates and replays send no second message."""

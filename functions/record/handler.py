@@ -11,18 +11,25 @@ from common.aws import client
 from common.observability import bind_file, instrumented, logger, metrics
 from common.records import FileRecords
 from common.settings import EnvSettings, load_settings
-from record.logic import record
+from common.storage import ObjectStore
+from record.logic import record_step
 
 
 class RecordSettings(EnvSettings):
     files_table: str = Field(alias="FILES_TABLE", min_length=1)
+    clean_bucket: str = Field(alias="CLEAN_BUCKET", min_length=1)
 
 
 @instrumented("record")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_file(event)
     settings = load_settings(RecordSettings)
-    record(FileRecords(client("dynamodb"), settings.files_table), event)
+    record_step(
+        FileRecords(client("dynamodb"), settings.files_table),
+        ObjectStore(client("s3")),
+        settings.clean_bucket,
+        event,
+    )
     logger.info("record written", extra={"outcome": event["outcome"]})
     if event["outcome"] != "PROCESSING":
         metrics.add_dimension(name="outcome", value=event["outcome"])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.errors import failure_reason
-from common.model import FileRef, Status
+from common.errors import FileDeleted, failure_reason
+from common.model import FileRef, Status, clean_prefix
 from common.records import FileRecords
+from common.storage import ObjectStore
 
 
 def ready_fields(state: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +30,20 @@ def ready_fields(state: dict[str, Any]) -> dict[str, Any]:
                 if metadata.get(name) is not None:
                     fields[name] = metadata[name]
     return fields
+
+
+def record_step(records: FileRecords, store: ObjectStore, clean_bucket: str, state: dict[str, Any]) -> None:
+    """Write the state's outcome; when the owner has deleted the file meanwhile, remove what the run stored.
+
+    The API's delete removes the served copies, but a run in flight may promote or make thumbnails after
+    that; the run's next record write finds no record, so this is where they go.
+    """
+    try:
+        record(records, state)
+    except FileDeleted:
+        ref = FileRef.from_state(state)
+        store.delete_prefix(clean_bucket, clean_prefix(ref.owner_id, ref.file_id))
+        raise
 
 
 def record(records: FileRecords, state: dict[str, Any]) -> None:

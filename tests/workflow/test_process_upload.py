@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 import common.aws
+from common.model import FileRef, clean_prefix
 from filepipe.clamd import eicar_bytes
-from filepipe.lambdas import InvokeResult
+from filepipe.lambdas import InvokeResult, invoke_in_process
 from tests import images
 from tests.workflow.conftest import PipelineFactory
 from tests.workflow.harness import Pipeline, crash
@@ -330,3 +331,45 @@ def test_when_recording_the_failure_fails_the_run_still_fails(pipeline: Pipeline
     assert execution["error"] == "RuntimeError"
     assert pipeline.record(ref)["status"] == "PROCESSING"
     assert pipeline.ingest_versions(ref) == [ref.version]
+
+
+def _delete_as_the_owner_does(pipeline: Pipeline, ref: FileRef) -> None:
+    """What DELETE /files/{id} does: the upload, the served copies, then the record."""
+    pipeline.s3.delete_object(Bucket=pipeline.ingest, Key=ref.key)
+    for key in pipeline.keys(pipeline.clean, clean_prefix(ref.owner_id, ref.file_id)):
+        pipeline.s3.delete_object(Bucket=pipeline.clean, Key=key)
+    pipeline.records.delete(ref.owner_id, ref.file_id)
+
+
+def test_a_file_deleted_while_it_is_processed_leaves_nothing_behind_and_the_run_ends_quietly(
+    pipeline: Pipeline,
+) -> None:
+    def delete_then_promote(spec: Any, event: dict[str, Any]) -> InvokeResult:
+        # The owner deletes after the thumbnails are stored and before the original is promoted.
+        _delete_as_the_owner_does(pipeline, FileRef.from_state(event))
+        return invoke_in_process(spec, event)
+
+    pipeline.router.replace("PromoteFunction", delete_then_promote)
+    ref, execution = pipeline.process(images.jpeg((400, 300)))
+
+    assert execution["status"] == "SUCCEEDED"  # the owner's choice, not a failure for operators to replay
+    assert pipeline.records.get(ref.owner_id, ref.file_id) is None
+    assert pipeline.keys(pipeline.clean, clean_prefix(ref.owner_id, ref.file_id)) == []  # no orphaned copy
+    assert pipeline.router.calls["PromoteFunction"] == 1
+    assert pipeline.router.calls["NotifyFunction"] == 0
+    assert pipeline.sent_emails() == []
+    pipeline.publish_status_change(execution)
+    assert pipeline.dlq_messages() == []
+
+
+def test_a_file_deleted_before_its_run_starts_is_not_processed(pipeline: Pipeline) -> None:
+    ref = pipeline.upload(images.jpeg((400, 300)))
+    _delete_as_the_owner_does(pipeline, ref)
+    messages = pipeline.queued_start_messages()
+    assert pipeline.start(messages) == {"batchItemFailures": []}
+    execution = pipeline.wait(ref.file_id)
+
+    assert execution["status"] == "SUCCEEDED"
+    assert pipeline.router.calls["ValidateFunction"] == 0
+    assert pipeline.records.get(ref.owner_id, ref.file_id) is None
+    assert pipeline.sent_emails() == []
