@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import threading
 from collections.abc import Iterable, Iterator
@@ -32,6 +33,10 @@ def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     return [b"echo:", body]
 
 
+def _connect(port: int) -> contextlib.closing[http.client.HTTPConnection]:
+    return contextlib.closing(http.client.HTTPConnection("127.0.0.1", port, timeout=5))
+
+
 @pytest.fixture
 def server() -> Iterator[tuple[int, list[str]]]:
     threads: list[str] = []
@@ -56,8 +61,7 @@ def test_one_connection_serves_several_requests_whether_or_not_bodies_are_read(
     server: tuple[int, list[str]],
 ) -> None:
     port, threads = server
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
+    with _connect(port) as connection:
         answers = []
         for method, path, body in [
             ("POST", "/echo", b"first"),
@@ -75,16 +79,13 @@ def test_one_connection_serves_several_requests_whether_or_not_bodies_are_read(
             (200, b"echo:last", None),
         ]
         assert len(set(threads)) == 1  # one connection, one server thread
-    finally:
-        connection.close()
 
 
 def test_head_and_no_content_answers_keep_their_headers_and_send_no_body(
     server: tuple[int, list[str]],
 ) -> None:
     port, _ = server
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
+    with _connect(port) as connection:
         connection.request("HEAD", "/object")
         head = connection.getresponse()
         assert (head.status, head.getheader("Content-Length"), head.getheader("ETag")) == (200, "11", '"abc"')
@@ -95,39 +96,28 @@ def test_head_and_no_content_answers_keep_their_headers_and_send_no_body(
         connection.request("GET", "/object")
         got = connection.getresponse()
         assert (got.status, got.read()) == (200, b"hello world")
-    finally:
-        connection.close()
 
 
 def test_a_failing_application_answers_500_and_closes(server: tuple[int, list[str]]) -> None:
     port, _ = server
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
+    with _connect(port) as connection:
         connection.request("GET", "/fail")
         failed = connection.getresponse()
         assert failed.status == 500
         assert b"Internal Server Error" in failed.read()
         assert failed.getheader("Connection") == "close"
-    finally:
-        connection.close()
 
 
 def test_a_client_asking_to_close_and_a_chunked_body_end_the_connection(
     server: tuple[int, list[str]],
 ) -> None:
     port, _ = server
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
+    with _connect(port) as connection:
         connection.request("POST", "/echo", body=b"bye", headers={"Connection": "close"})
         closing = connection.getresponse()
         assert (closing.read(), closing.getheader("Connection")) == (b"echo:bye", "close")
-    finally:
-        connection.close()
-    chunked = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
+    with _connect(port) as chunked:
         chunked.request("POST", "/echo", body=iter([b"in ", b"chunks"]), encode_chunked=True)
         response = chunked.getresponse()
         assert (response.status, response.read()) == (200, b"echo:in chunks")
         assert response.getheader("Connection") == "close"
-    finally:
-        chunked.close()

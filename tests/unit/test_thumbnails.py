@@ -281,9 +281,10 @@ def test_without_a_validation_result_the_format_is_found_from_the_bytes(thumbnai
     assert _sizes(result) == {256: (256, 171), 1024: (300, 200)}
 
 
-def test_jpeg_is_decoded_at_a_reduced_scale() -> None:
-    """A 4000 px JPEG is drafted to 1/2 scale (the smallest DCT scale at least 1024 px wide)."""
-    source = io.BytesIO(images.jpeg((4000, 3000)))
+def _render_noting_decoded_sizes(
+    source: io.BytesIO,
+) -> tuple[list[render.Thumbnail], list[tuple[int, int]]]:
+    """The 256 and 1024 px thumbnails of ``source``, and the size of each image the renderer decoded."""
     decoded_sizes: list[tuple[int, int]] = []
     original_load = ImageFile.ImageFile.load
 
@@ -293,7 +294,13 @@ def test_jpeg_is_decoded_at_a_reduced_scale() -> None:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ImageFile.ImageFile, "load", spy)
-        result = render.render_thumbnails(source, (256, 1024), 50_000_000)
+        return render.render_thumbnails(source, (256, 1024), 50_000_000), decoded_sizes
+
+
+def test_jpeg_is_decoded_at_a_reduced_scale() -> None:
+    """A 4000 px JPEG is drafted to 1/2 scale (the smallest DCT scale at least 1024 px wide)."""
+    source = io.BytesIO(images.jpeg((4000, 3000)))
+    result, decoded_sizes = _render_noting_decoded_sizes(source)
     assert [(t.width, t.height) for t in result] == [(256, 192), (1024, 768)]
     assert max(w * h for w, h in decoded_sizes) <= 2000 * 1500
 
@@ -332,16 +339,7 @@ def test_a_12_mp_jpeg_is_decoded_at_three_eighths_and_matches_a_full_decode() ->
     ImageDraw.Draw(photo).ellipse((1200, 700, 2800, 2300), fill=(30, 200, 40))
     buffer = io.BytesIO()
     photo.save(buffer, "JPEG", quality=90)
-    decoded_sizes: list[tuple[int, int]] = []
-    original_load = ImageFile.ImageFile.load
-
-    def spy(image: ImageFile.ImageFile) -> Any:
-        decoded_sizes.append(image.size)
-        return original_load(image)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ImageFile.ImageFile, "load", spy)
-        result = render.render_thumbnails(io.BytesIO(buffer.getvalue()), (256, 1024), 50_000_000)
+    result, decoded_sizes = _render_noting_decoded_sizes(io.BytesIO(buffer.getvalue()))
     if render._DCT_SCALING:
         assert max(decoded_sizes) == (1500, 1125)
     reference = Image.open(io.BytesIO(buffer.getvalue()))
