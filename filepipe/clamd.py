@@ -157,6 +157,10 @@ class LocalClamd:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self.running else None
+
     def _write_config(self, port: int) -> None:
         temp_dir = self.work_dir / "tmp"
         temp_dir.mkdir(parents=True, exist_ok=True)

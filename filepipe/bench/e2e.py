@@ -4,6 +4,12 @@ The reference is the same file's work done by native tools alone in the same run
 (the settings of the thumbnails section), SHA-256 and a clamd INSTREAM scan, with no service around
 them: one file at a time for the latency, one process per core for the throughput. The ratios say how
 much the serverless machinery (HTTP, S3, DynamoDB, Step Functions, Lambda workers) adds to that work.
+
+A ceiling row bounds the throughput this design can reach on this machine: the native work's CPU, plus
+each AWS request a file needs (counted by the runtime) at the CPU of the cheapest request there is
+(a GetItem that finds nothing, client and server), plus the uploaders' own CPU, spread over every core.
+It counts nothing for Lambda invocations, Step Functions, the HTTP API or moving the file's bytes, so
+the real figure is below it.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ MEDIAN_TARGET_SECONDS = 0.5
 THROUGHPUT_TARGET = 5.0
 IDLE_RSS_TARGET = 500 * 1024 * 1024
 NATIVE_WORKERS = 2  # one process per core of the target machine
+REQUEST_PROBES = 200
+REQUEST_PROBE_WARM_UP = 20
+IDLE_SAMPLE_SECONDS = 2.0
 SEQUENTIAL_POLL_SECONDS = 0.1
 CONCURRENT_POLL_SECONDS = 1.0  # the web UI's pace while a file is pending (FAST_POLL_MS in files.js)
 _READY = re.compile(r"^filepipe local is ready \((?P<seconds>[\d.]+) s\)")
@@ -135,6 +144,12 @@ class _Runtime:
 
     def pss(self) -> int:
         return sum(_pss(pid) for pid in self.pids())
+
+    def request_counts(self) -> dict[str, int]:
+        """AWS requests the runtime's endpoint has answered, by ``service Action``."""
+        response = requests.get(f"{self.aws_endpoint}/_filepipe/status", timeout=10)
+        response.raise_for_status()
+        return {str(label): int(count) for label, count in response.json()["requests"].items()}
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far: the runtime process itself, function workers (with the zygote), clamd."""
@@ -236,6 +251,7 @@ def _native_work(path: str, clamd_address: str, count: int) -> list[float]:
 class _Native:
     median: float  # seconds per file, one at a time
     throughput: float  # files per second, one process per core
+    cpu_per_file: float  # seconds of CPU per file, one at a time: this process and clamd
 
 
 def _native_reference(photo: bytes, workdir: Path) -> _Native:
@@ -243,7 +259,10 @@ def _native_reference(photo: bytes, workdir: Path) -> _Native:
     path.write_bytes(photo)
     with LocalClamd(workdir / "e2e-clamd", max_bytes=64 * 1024 * 1024) as clamd:
         _native_work(str(path), clamd.address, WARM_UP_UPLOADS)
+        assert clamd.pid is not None
+        cpu_before = time.process_time() + _cpu_seconds(clamd.pid)[0]
         latencies = _native_work(str(path), clamd.address, SEQUENTIAL_UPLOADS)
+        cpu_per_file = (time.process_time() + _cpu_seconds(clamd.pid)[0] - cpu_before) / SEQUENTIAL_UPLOADS
         per_worker = CONCURRENT_UPLOADS // NATIVE_WORKERS
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=NATIVE_WORKERS, mp_context=spawn) as pool:
@@ -261,7 +280,33 @@ def _native_reference(photo: bytes, workdir: Path) -> _Native:
             ]
             done = sum(len(future.result()) for future in futures)
             wall = time.perf_counter() - began
-    return _Native(statistics.median(latencies), done / wall)
+    return _Native(statistics.median(latencies), done / wall, cpu_per_file)
+
+
+def _cheapest_request_cpu(runtime: _Runtime) -> float:
+    """CPU seconds of the cheapest AWS request, client and server: a GetItem for a key that is not there."""
+    import boto3
+
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=runtime.aws_endpoint,
+        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",  # noqa: S106 - the local endpoint takes any credentials
+    )
+    table = client.list_tables()["TableNames"][0]
+    key = {"pk": {"S": "OWNER#nobody"}, "sk": {"S": "FILE#nothing"}}
+    for _ in range(REQUEST_PROBE_WARM_UP):
+        client.get_item(TableName=table, Key=key)
+    # What the idle runtime spends meanwhile (its pollers and timers) is not the requests' cost.
+    idle_began, idle_cpu = time.perf_counter(), _cpu_seconds(runtime.process.pid)[0]
+    time.sleep(IDLE_SAMPLE_SECONDS)
+    idle_rate = (_cpu_seconds(runtime.process.pid)[0] - idle_cpu) / (time.perf_counter() - idle_began)
+    began, before = time.perf_counter(), time.process_time() + _cpu_seconds(runtime.process.pid)[0]
+    for _ in range(REQUEST_PROBES):
+        client.get_item(TableName=table, Key=key)
+    used = time.process_time() + _cpu_seconds(runtime.process.pid)[0] - before
+    return max(0.0, used - idle_rate * (time.perf_counter() - began)) / REQUEST_PROBES
 
 
 @section("e2e", "filepipe local end to end: 5 MB JPEG upload-to-READY latency, throughput, memory")
@@ -290,6 +335,8 @@ def run(context: BenchContext) -> list[Row]:
                 uploaders.append(uploader)
             _one_upload(uploaders[0], photo, SEQUENTIAL_POLL_SECONDS)
             cpu_before = runtime.cpu_seconds()
+            requests_before = runtime.request_counts()
+            client_cpu_before = time.process_time()
             began = time.perf_counter()
             with ThreadPoolExecutor(max_workers=CONCURRENT_UPLOADERS) as pool:
                 per_uploader = CONCURRENT_UPLOADS // CONCURRENT_UPLOADERS
@@ -302,7 +349,10 @@ def run(context: BenchContext) -> list[Row]:
                 futures = [pool.submit(upload_several, uploader) for uploader in uploaders]
                 concurrent = [latency for future in futures for latency in future.result()]
             wall = time.perf_counter() - began
+            client_cpu = time.process_time() - client_cpu_before
             cpu_after = runtime.cpu_seconds()
+            requests_after = runtime.request_counts()
+            cheapest_request = _cheapest_request_cpu(runtime)
             busy_rss = runtime.rss()
             busy_pss = runtime.pss()
         finally:
@@ -313,6 +363,10 @@ def run(context: BenchContext) -> list[Row]:
     p95 = _percentile(latencies, 0.95)
     throughput = len(concurrent) / wall
     size = f"{len(photo) / 2**20:.1f} MB JPEG"
+    requests_per_file = (sum(requests_after.values()) - sum(requests_before.values())) / len(concurrent)
+    cores = os.cpu_count() or 1
+    floor_cpu = native.cpu_per_file + requests_per_file * cheapest_request + client_cpu / len(concurrent)
+    ceiling = cores / floor_cpu
     return [
         Row(
             "e2e",
@@ -353,6 +407,17 @@ def run(context: BenchContext) -> list[Row]:
             f"{throughput / native.throughput:.2f}x",
             f">= {THROUGHPUT_TARGET:.0f} files/s",
             throughput >= THROUGHPUT_TARGET,
+        ),
+        Row(
+            "e2e",
+            f"ceiling on {cores} cores: native work {native.cpu_per_file * 1000:.0f} ms + "
+            f"{requests_per_file:.1f} AWS requests x {cheapest_request * 1000:.1f} ms + "
+            f"uploaders {client_cpu / len(concurrent) * 1000:.0f} ms of CPU per file",
+            f"{ceiling:.1f} files/s",
+            "-",
+            "-",
+            "-",
+            None,
         ),
         Row(
             "e2e",

@@ -6,10 +6,12 @@ import base64
 import io
 import json
 import re
+import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -26,6 +28,13 @@ _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?
 # The JSON-protocol services a browser calls directly (sign-in); AWS answers their CORS for any origin.
 _BROWSER_TARGETS = ("AWSCognitoIdentityProviderService.", "AWSCognitoIdentityService.")
 _REVOKE_TOKEN_TARGET = "AWSCognitoIdentityProviderService.RevokeToken"  # noqa: S105 - an action name
+# The services a browser calls unsigned, by their JSON target's prefix.
+_UNSIGNED_TARGETS = {
+    "AWSCognitoIdentityProviderService": "cognito-idp",
+    "AWSCognitoIdentityService": "cognito-identity",
+}
+# The service a SigV4 signature was made for: ``.../20261122/us-east-1/dynamodb/aws4_request``.
+_SIGNED_SERVICE = re.compile(r"^[^/]+/\d{8}/[^/]+/(?P<service>[^/]+)/aws4_request")
 
 
 def _reply(start_response: StartResponse, response: Response) -> list[bytes]:
@@ -37,6 +46,51 @@ def _reply(start_response: StartResponse, response: Response) -> list[bytes]:
 def _read_body(environ: dict[str, Any]) -> bytes:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     return environ["wsgi.input"].read(length) if length else b""
+
+
+def request_label(environ: dict[str, Any]) -> str:
+    """``service Action`` of a request, as CloudTrail would name it; S3's REST calls by their method.
+
+    The service is the one the request was signed for (in its header or, presigned, in its query);
+    the few unsigned calls are named by their target (browser sign-in) or their form (S3 POST).
+    """
+    method = str(environ.get("REQUEST_METHOD", "GET"))
+    path = str(environ.get("PATH_INFO", ""))
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    query = str(environ.get("QUERY_STRING", ""))
+    authorization = str(environ.get("HTTP_AUTHORIZATION", ""))
+    credential = authorization.partition("Credential=")[2]
+    if not credential and "X-Amz-Credential=" in query:
+        credential = parse_qs(query).get("X-Amz-Credential", [""])[0]
+    signed = _SIGNED_SERVICE.match(credential)
+    if signed:
+        service = signed.group("service")
+    elif target:
+        prefix = target.partition(".")[0]
+        service = _UNSIGNED_TARGETS.get(prefix, prefix)
+    else:
+        service = "s3" if method == "POST" else "unsigned"
+    if target:
+        action = target.rpartition(".")[2]
+    elif _INVOKE_PATH.match(path):
+        action = "Invoke"
+    elif "Action=" in query:
+        action = parse_qs(query).get("Action", [method])[0]
+    elif str(environ.get("CONTENT_TYPE", "")).startswith("application/x-www-form-urlencoded"):
+        action = _form_action(environ) or method
+    elif service == "s3" and method == "POST" and not authorization and not query:
+        action = "PostObject"
+    else:
+        action = method
+    return f"{service} {action}"
+
+
+def _form_action(environ: dict[str, Any]) -> str | None:
+    """The ``Action`` of a query-protocol request (SES, IAM, STS) sent as a form; moto still gets the body."""
+    body = _read_body(environ)
+    environ["wsgi.input"] = io.BytesIO(body)
+    actions = parse_qs(body.decode("utf-8", "replace")).get("Action")
+    return actions[0] if actions else None
 
 
 def _call(app: WsgiApp, environ: dict[str, Any]) -> Response:
@@ -74,12 +128,22 @@ class AwsEndpoint:
         self._runner = runner
         self._secret_for = secret_for
         self._local_routes = local_routes or {}
+        self._requests: Counter[str] = Counter()
+        self._requests_lock = threading.Lock()
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests answered so far, by ``service Action`` (``request_label``): how chatty a workflow is."""
+        with self._requests_lock:
+            return dict(sorted(self._requests.items()))
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_filepipe/"):
             return _reply(start_response, self._local(path))
+        label = request_label(environ)
+        with self._requests_lock:
+            self._requests[label] += 1
         invoke = _INVOKE_PATH.match(path)
         if method == "POST" and invoke:
             name = unquote(invoke.group("name"))

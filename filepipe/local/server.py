@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from filepipe.local.endpoint import in_process_transport
+from filepipe.local.endpoint import AwsEndpoint, in_process_transport
 from filepipe.local.events import EventDelivery, TargetError
 from filepipe.template import PSEUDO_ACCOUNT_ID, ROOT, TEMPLATE_PATH, Template, load_template_cached
 
@@ -134,7 +134,7 @@ class LocalRuntime:
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._session: Any = None
-        self._endpoint_app: Any = None
+        self._endpoint_app: AwsEndpoint | None = None
         self._clamd: Any = None
         self._stopped = threading.Event()
         self.runner: Any = None
@@ -227,7 +227,6 @@ class LocalRuntime:
         moto_hooks.install_request_caches()
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-        from filepipe.local.endpoint import AwsEndpoint
         from filepipe.local.runner import LambdaRunner
 
         self.runner = LambdaRunner(
@@ -475,13 +474,14 @@ class LocalRuntime:
 
     def status(self) -> dict[str, Any]:
         pids = [os.getpid(), *(self.runner.pids() if self.runner else [])]
-        if self._clamd is not None and self._clamd.running and self._clamd._process is not None:
-            pids.append(self._clamd._process.pid)
+        if self._clamd is not None and self._clamd.pid is not None:
+            pids.append(self._clamd.pid)
         return {
             "pids": pids,
             "startupSeconds": round(self.startup_seconds, 3),
             "functions": sorted(self.stack.functions) if self.stack else [],
             "warnings": self.stack.warnings if self.stack else [],
+            "requests": self._endpoint_app.request_counts() if self._endpoint_app is not None else {},
         }
 
     def banner(self) -> str:

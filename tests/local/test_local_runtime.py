@@ -68,6 +68,34 @@ def test_config_json_describes_the_local_stack(local_stack: LocalProcess, browse
     assert "image/jpeg" in config["allowedTypes"]
 
 
+def _requests_since(local_stack: LocalProcess, before: dict[str, int]) -> dict[str, int]:
+    counts: dict[str, int] = local_stack.status()["requests"]  # type: ignore[assignment]
+    return {
+        label: count - before.get(label, 0) for label, count in counts.items() if count > before.get(label, 0)
+    }
+
+
+def test_status_counts_the_aws_requests_a_file_makes(
+    local_stack: LocalProcess, browser: BrowserClient
+) -> None:
+    before: dict[str, int] = local_stack.status()["requests"]  # type: ignore[assignment]
+    file_id = browser.upload("counted.jpg", sample_jpeg(64 * 1024), "image/jpeg")
+    assert browser.wait_final(file_id, timeout=READY_WITHIN_SECONDS)["status"] == "READY"
+    deadline = time.monotonic() + READY_WITHIN_SECONDS
+    made = _requests_since(local_stack, before)
+    while made.get("ses SendEmail", 0) < 1:  # the owner is emailed after the record says READY
+        assert time.monotonic() < deadline, f"no email was sent: {made}"
+        time.sleep(0.2)
+        made = _requests_since(local_stack, before)
+    print(f"\nAWS requests for one file: {sum(made.values())} {made}")
+    assert made["s3 PostObject"] == 1
+    assert made["states StartExecution"] == 1
+    assert made["dynamodb PutItem"] == 1  # the upload ticket's record
+    assert made["dynamodb UpdateItem"] >= 3  # processing, outcome, notification claim
+    assert made["s3 GET"] >= 2  # the scan and the thumbnails read the original
+    assert made["ses SendEmail"] == 1
+
+
 def test_photo_is_processed_downloaded_and_shared(local_stack: LocalProcess, browser: BrowserClient) -> None:
     photo = sample_jpeg(5 * 1024 * 1024)
     started = time.monotonic()
