@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -30,7 +32,22 @@ def file_sk(file_id: str) -> str:
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+    return {
+        name: _serializer.serialize(_as_stored(value)) for name, value in values.items() if value is not None
+    }
+
+
+def _as_stored(value: Any) -> Any:
+    """DynamoDB numbers are decimals: a float (an exposure of 0.008 s) is stored as the decimal it shows."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"DynamoDB stores no {value} number")
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {key: _as_stored(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_stored(item) for item in value]
+    return value
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -39,9 +56,7 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; callers want ints (all our numbers are whole)."""
-    from decimal import Decimal
-
+    """DynamoDB numbers come back as Decimal; callers want ints where they are whole, floats elsewhere."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):

@@ -23,7 +23,7 @@ def _error_code(record: dict[str, Any]) -> str:
 
 
 def test_jpeg_becomes_ready_with_two_thumbnails(pipeline: Pipeline) -> None:
-    photo = images.jpeg((1600, 1200))
+    photo = images.jpeg_with_exif((1600, 1200), with_gps=True)  # a phone photo: camera EXIF and GPS
     ref, execution = pipeline.process(photo, name="holiday.jpg")
 
     assert execution["status"] == "SUCCEEDED"
@@ -32,6 +32,10 @@ def test_jpeg_becomes_ready_with_two_thumbnails(pipeline: Pipeline) -> None:
     assert record["contentType"] == "image/jpeg"
     assert record["sha256"] == hashlib.sha256(photo).hexdigest()
     assert (record["width"], record["height"]) == (1600, 1200)
+    # Rational EXIF values are stored as DynamoDB numbers and come back as they were read.
+    assert record["exif"]["ExposureTime"] == 0.008
+    assert record["exif"]["FNumber"] == 2.8
+    assert "GPS" not in json.dumps(record)
     assert sorted(t["size"] for t in record["thumbnails"]) == [256, 1024]
     prefix = f"files/{ref.owner_id}/{ref.file_id}/"
     assert pipeline.keys(pipeline.clean, prefix) == sorted(
