@@ -268,6 +268,20 @@ def mp3() -> bytes:
     return tag + frame * 4
 
 
+def heic_with_exif(size: tuple[int, int] = (400, 200), orientation: int = 1, with_gps: bool = True) -> bytes:
+    """A HEIC photo (red left, blue right) with camera EXIF, as a phone writes it.
+
+    The orientation is written the HEIF way, as the container's rotation (``irot``), with the pixels
+    left as they are. pillow-heif encodes it (x265); the product itself only ever decodes HEIC.
+    """
+    import pillow_heif
+
+    buffer = io.BytesIO()
+    exif = camera_exif(orientation, with_gps).tobytes()
+    pillow_heif.from_pillow(halves(size)).save(buffer, quality=90, exif=exif)
+    return buffer.getvalue()
+
+
 def heic() -> bytes:
     """The start of a HEIF image: ftyp with the heic brand, then a meta box."""
     ftyp = struct.pack(">I", 24) + b"ftypheic" + struct.pack(">I", 0) + b"mif1heic"

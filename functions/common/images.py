@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import IO
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 from common.errors import FileRejected
 
-# The Pillow plugin that decodes each image type we accept; HEIC has none here, so it gets no decode.
-DECODERS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WEBP"}
+# The Pillow plugin that decodes each image type we accept. HEIF's comes from pi-heif (libheif and
+# libde265, decoders only), loaded on first use by ``open_image``.
+DECODERS = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/gif": "GIF",
+    "image/webp": "WEBP",
+    "image/heic": "HEIF",
+}
 
 # What Pillow raises for undecodable data. MemoryError is left out: a sizing fault, not a bad file.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
 BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+
+def open_image(source: IO[bytes], formats: Sequence[str]) -> ImageFile.ImageFile:
+    """Pillow's lazy ``Image.open``, trying only ``formats``: the header is read, the pixels when loaded."""
+    if "HEIF" in formats:
+        _register_heif()
+    return Image.open(source, formats=list(formats))
+
+
+@functools.cache
+def _register_heif() -> None:
+    import pi_heif
+
+    # Only the primary image: no embedded previews, depth maps or auxiliary images are read. libheif
+    # applies the container's rotation and mirroring and resets the EXIF orientation to match.
+    pi_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from typing import IO
 
 from PIL import ExifTags, Image, TiffImagePlugin
 
-from common.images import DECODE_ERRORS, DECODERS
+from common.images import DECODE_ERRORS, DECODERS, open_image
 
 # The image types whose header we read, each with its Pillow plugin.
 HEADER_FORMATS = DECODERS
@@ -45,7 +45,7 @@ def read_image_info(source: IO[bytes], content_type: str) -> ImageInfo | None:
         with warnings.catch_warnings():
             # Only the header is read, never the pixels: size limits are the validate step's business.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source, formats=[HEADER_FORMATS[content_type]]) as image:
+            with open_image(source, [HEADER_FORMATS[content_type]]) as image:
                 width, height = image.size
                 raw_exif = image.info.get("exif")
     except (Image.DecompressionBombError, *DECODE_ERRORS):

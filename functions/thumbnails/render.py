@@ -13,10 +13,10 @@ from typing import IO
 
 from PIL import ExifTags, Image, ImageFile, features
 
-from common.images import BOMB_ERRORS, DECODE_ERRORS, DECODERS, corrupt, pixel_limit, too_large
+from common.images import BOMB_ERRORS, DECODE_ERRORS, DECODERS, corrupt, open_image, pixel_limit, too_large
 from thumbnails.quality import REDUCING_GAP, WEBP_METHOD, WEBP_QUALITY
 
-# The types we make thumbnails of, each with its Pillow plugin; other image types (HEIC) get none.
+# The types we make thumbnails of, each with its Pillow plugin: every image type we accept.
 RENDERABLE_TYPES = DECODERS
 
 RESAMPLE = Image.Resampling.LANCZOS  # Lanczos-3, as pyvips' thumbnail uses
@@ -73,9 +73,10 @@ def render_thumbnails(
     each thumbnail as soon as it is encoded (the smallest first, while larger ones may still be encoding).
     """
     ordered = sorted(set(sizes), reverse=True)
+    tried = list(formats) if formats is not None else list(RENDERABLE_TYPES.values())
     with pixel_limit(max_pixels):
         try:
-            image = Image.open(source, formats=list(formats) if formats is not None else None)
+            image = open_image(source, tried)
         except BOMB_ERRORS as error:
             raise too_large(max_pixels) from error
         except DECODE_ERRORS as error:

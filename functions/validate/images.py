@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image
-
-from common.images import BOMB_ERRORS, DECODE_ERRORS, DECODERS, pixel_limit, too_large
+from common.images import BOMB_ERRORS, DECODE_ERRORS, DECODERS, open_image, pixel_limit, too_large
 
 
 def check_declared_size(prefix: bytes, content_type: str, max_pixels: int) -> None:
@@ -16,11 +14,11 @@ def check_declared_size(prefix: bytes, content_type: str, max_pixels: int) -> No
     also checks every byte of the pixel data, enforces the same limit then.
     """
     if content_type not in DECODERS:
-        return  # no decoder here (HEIC): its container signature, already matched, is the check
+        return  # not an image type: its signature, already matched, is the check
     try:
         with (
             pixel_limit(max_pixels),
-            Image.open(io.BytesIO(prefix), formats=[DECODERS[content_type]]) as image,
+            open_image(io.BytesIO(prefix), [DECODERS[content_type]]) as image,
         ):
             width, height = image.size
     except BOMB_ERRORS as error:

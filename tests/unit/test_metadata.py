@@ -82,6 +82,15 @@ def test_dimensions_are_given_as_displayed(metadata: Metadata) -> None:
     assert result["exif"]["Orientation"] == 6
 
 
+def test_a_heic_photo_gets_its_displayed_size_and_exif_subset(metadata: Metadata) -> None:
+    # Stored 640x480 with a quarter-turn container rotation: shown, and described, as 480x640.
+    result = metadata.extract(images.heic_with_exif((640, 480), orientation=6, with_gps=True), "image/heic")
+    assert (result["width"], result["height"]) == (480, 640)
+    assert result["exif"]["Make"] == "Canon"
+    assert result["exif"]["LensModel"] == "RF50mm F1.8 STM"
+    assert "GPS" not in repr(result)
+
+
 def test_an_image_without_exif_has_no_exif_key(metadata: Metadata) -> None:
     result = metadata.extract(images.png((300, 200)), "image/png")
     assert (result["width"], result["height"]) == (300, 200)

@@ -206,8 +206,25 @@ def test_a_retry_overwrites_the_same_objects(thumbnails: Thumbnails) -> None:
     assert head["Metadata"] == {"source-version": version}
 
 
+def test_a_heic_photo_is_turned_upright_by_its_container_rotation(thumbnails: Thumbnails) -> None:
+    data = images.heic_with_exif((1600, 800), orientation=6)
+    assert b"irot" in data  # the rotation is the container's, not just an EXIF tag
+    _, result = thumbnails.make(data, "image/heic")
+    assert _sizes(result) == {256: (128, 256), 1024: (512, 1024)}
+    for entry in result["thumbnails"]:
+        image = thumbnails.image(entry["key"])
+        assert image.format == "WEBP"
+        assert _close(image.getpixel((image.width // 2, 5)), images.RED)  # the left edge is now on top
+        assert _close(image.getpixel((image.width // 2, image.height - 5)), images.BLUE)
+        assert not {"exif", "icc_profile", "xmp"} & image.info.keys()
+
+
+def test_a_heic_that_does_not_decode_is_rejected(thumbnails: Thumbnails) -> None:
+    assert _rejection(thumbnails, images.heic(), "image/heic").code == "CORRUPT_IMAGE"
+
+
 def test_an_image_type_without_a_decoder_gets_no_thumbnails(thumbnails: Thumbnails) -> None:
-    _, result = thumbnails.make(images.heic(), "image/heic")
+    _, result = thumbnails.make(images.png((64, 48)), "image/x-portable-anymap")
     assert result == {"thumbnails": []}
     assert "Contents" not in thumbnails.s3.list_objects_v2(Bucket=CLEAN)
 
@@ -227,8 +244,12 @@ def test_a_jpeg_header_followed_by_php_is_rejected(thumbnails: Thumbnails) -> No
 
 @pytest.mark.parametrize(
     ("make", "content_type"),
-    [(lambda: images.jpeg((800, 600)), "image/jpeg"), (lambda: images.png((400, 300)), "image/png")],
-    ids=["jpeg", "png"],
+    [
+        (lambda: images.jpeg((800, 600)), "image/jpeg"),
+        (lambda: images.png((400, 300)), "image/png"),
+        (lambda: images.heic_with_exif((800, 600)), "image/heic"),
+    ],
+    ids=["jpeg", "png", "heic"],
 )
 def test_a_truncated_image_is_rejected(thumbnails: Thumbnails, make: Any, content_type: str) -> None:
     assert _rejection(thumbnails, images.truncated(make()), content_type).code == "CORRUPT_IMAGE"
@@ -254,6 +275,7 @@ def test_the_pixel_limit_applies_to_the_decode(
     monkeypatch.setenv("MAX_IMAGE_PIXELS", "10000")
     reset_function_caches()
     assert _rejection(thumbnails, images.png_bomb(120, 100), "image/png").code == "IMAGE_TOO_LARGE"
+    assert _rejection(thumbnails, images.heic_with_exif((120, 100)), "image/heic").code == "IMAGE_TOO_LARGE"
 
 
 def test_an_image_arriving_in_pieces_decodes_as_a_whole() -> None:

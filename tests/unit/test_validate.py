@@ -240,6 +240,12 @@ def test_pixel_limit_is_configurable(uploads: Uploads) -> None:
     assert error.code == "IMAGE_TOO_LARGE"
 
 
+def test_a_heic_over_the_pixel_limit_is_refused(uploads: Uploads) -> None:
+    uploads.setenv("MAX_IMAGE_PIXELS", "5000")
+    assert validate(uploads.put(images.heic_with_exif((70, 70))))["contentType"] == "image/heic"
+    assert rejection(uploads.put(images.heic_with_exif((100, 100)))).code == "IMAGE_TOO_LARGE"
+
+
 def test_an_image_just_over_the_limit_is_refused_not_merely_warned_about(uploads: Uploads) -> None:
     # Pillow only warns between 1x and 2x its limit; the step turns that warning into a rejection.
     uploads.setenv("MAX_IMAGE_PIXELS", "10000")

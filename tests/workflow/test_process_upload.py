@@ -49,6 +49,25 @@ def test_jpeg_becomes_ready_with_two_thumbnails(pipeline: Pipeline) -> None:
     assert len(pipeline.sent_emails()) == 1
 
 
+def test_iphone_style_heic_becomes_ready_with_upright_thumbnails(pipeline: Pipeline) -> None:
+    photo = images.heic_with_exif((800, 600), orientation=6)
+    ref, execution = pipeline.process(photo, name="IMG_0001.HEIC", declared_type="image/heic")
+
+    assert execution["status"] == "SUCCEEDED"
+    record = pipeline.record(ref)
+    assert record["status"] == "READY"
+    assert record["contentType"] == "image/heic"
+    assert (record["width"], record["height"]) == (600, 800)
+    assert {t["size"]: (t["width"], t["height"]) for t in record["thumbnails"]} == {
+        256: (192, 256),
+        1024: (600, 800),
+    }
+    original = pipeline.s3.get_object(
+        Bucket=pipeline.clean, Key=f"files/{ref.owner_id}/{ref.file_id}/original"
+    )
+    assert original["Body"].read() == photo  # the original is served as uploaded, HEIC
+
+
 def test_pdf_becomes_ready_without_thumbnails(pipeline: Pipeline) -> None:
     ref, execution = pipeline.process(images.pdf(pages=3), name="report.pdf", declared_type="application/pdf")
 
