@@ -37,6 +37,7 @@ import requests
 from filepipe.bench import BenchContext, Row, megabytes, section
 from filepipe.clamd import LocalClamd
 from filepipe.local.client import BrowserClient
+from filepipe.local.worker import IDLE_TRIM_SECONDS
 
 SEQUENTIAL_UPLOADS = 50
 CONCURRENT_UPLOADERS = 8
@@ -353,6 +354,8 @@ def run(context: BenchContext) -> list[Row]:
             cpu_after = runtime.cpu_seconds()
             requests_after = runtime.request_counts()
             cheapest_request = _cheapest_request_cpu(runtime)
+            time.sleep(IDLE_TRIM_SECONDS + 1.0)  # every worker has been idle long enough to trim its heap
+            settled_pss = runtime.pss()
             busy_rss = runtime.rss()
             busy_pss = runtime.pss()
         finally:
@@ -433,6 +436,15 @@ def run(context: BenchContext) -> list[Row]:
             "e2e",
             "the same without counting shared pages twice (PSS)",
             megabytes(busy_pss),
+            "-",
+            "-",
+            "-",
+            None,
+        ),
+        Row(
+            "e2e",
+            "PSS once every worker has been idle a few seconds",
+            megabytes(settled_pss),
             "-",
             "-",
             "-",

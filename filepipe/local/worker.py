@@ -48,6 +48,8 @@ PRELOAD = (
 SDK_MODELS = ("s3", "dynamodb", "stepfunctions", "ses", "sesv2", "events", "cognito-idp", "sqs", "sns", "sts")
 
 _HEADER = struct.Struct("!II")
+# A worker idle this long after an invocation hands the memory that invocation freed back to the system.
+IDLE_TRIM_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
 
@@ -94,6 +96,25 @@ def name_process(name: str) -> None:
         return
 
 
+def release_freed_memory() -> None:
+    """Return the heap's free pages to the system (glibc's ``malloc_trim``; elsewhere nothing to do).
+
+    glibc keeps freed memory for reuse, and after large frees it raises its mmap threshold so later
+    large blocks (a decoded photo) come from the heap too: a worker that rendered a burst of images
+    would otherwise hold their peak until it retires.
+    """
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        return
+
+
+def _idle_for(sock: socket.socket, seconds: float) -> bool:
+    """Whether ``seconds`` pass without anything to read on ``sock``."""
+    readable, _, _ = select.select([sock], [], [], seconds)
+    return not readable
+
+
 # ------------------------------------------------------------------ the worker (a forked child)
 def _serve(sock: socket.socket, spec: dict[str, Any]) -> None:
     from filepipe.lambdas import LambdaContext, error_payload, load_handler
@@ -115,7 +136,11 @@ def _serve(sock: socket.socket, spec: dict[str, Any]) -> None:
         return
     send_frame(sock, {"op": "ready", "initMs": (time.monotonic() - began) * 1000})
 
+    invoked_since_trim = False
     while True:
+        if invoked_since_trim and _idle_for(sock, IDLE_TRIM_SECONDS):
+            release_freed_memory()
+            invoked_since_trim = False
         try:
             header, body = recv_frame(sock)
         except EOFError:
@@ -159,6 +184,7 @@ def _serve(sock: socket.socket, spec: dict[str, Any]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         send_frame(sock, {"op": "result", "functionError": function_error}, response)
+        invoked_since_trim = True
 
 
 def _become_worker(

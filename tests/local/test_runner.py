@@ -6,6 +6,7 @@ import io
 import json
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from filepipe.local.runner import FunctionNotFound, InvalidRequestContent, LambdaRunner
+from filepipe.local.worker import IDLE_TRIM_SECONDS
 from filepipe.provision import FunctionSpec
 
 HANDLERS = textwrap.dedent(
@@ -56,6 +58,20 @@ HANDLERS = textwrap.dedent(
 
     def unserializable(event, context):
         return {"when": object()}
+
+    PINNED = []
+
+    def rss_mb(pid):
+        with open(f"/proc/{pid}/status") as status:
+            return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmRSS:"))
+
+    def churn(event, context):
+        # 160 MB in 64 KiB blocks (below glibc's mmap threshold, so from the heap), all freed but the
+        # block allocated last, which keeps the heap's top in place: free() alone returns nothing.
+        blocks = [bytes(64 * 1024) for _ in range(2560)]
+        PINNED.append(bytes(64 * 1024))
+        del blocks
+        return {"pid": os.getpid(), "rssMb": rss_mb(os.getpid())}
     """
 )
 
@@ -86,6 +102,7 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LambdaRun
         "Hog": spec(code, "Hog", "handlers.hog", memory=128),
         "Missing": spec(code, "Missing", "nowhere.handler"),
         "Unserializable": spec(code, "Unserializable", "handlers.unserializable"),
+        "Churn": spec(code, "Churn", "handlers.churn", memory=1024),
     }
     logs = io.StringIO()
     running = LambdaRunner(
@@ -230,3 +247,23 @@ def test_each_worker_process_is_named_after_its_function(runner: tuple[LambdaRun
     body, error = invoke(running, "Echo", {"n": 1})
     assert error is None
     assert Path(f"/proc/{body['pid']}/comm").read_text().strip() == "fn-Echo"
+
+
+def _rss_mb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_an_idle_worker_gives_the_memory_its_invocation_freed_back(
+    runner: tuple[LambdaRunner, io.StringIO],
+) -> None:
+    body, error = invoke(runner[0], "Churn")
+    assert error is None
+    pid, held = body["pid"], body["rssMb"]
+    assert held >= 140, f"the freed blocks should still be held when the handler returns: {held} MB"
+    deadline = time.monotonic() + IDLE_TRIM_SECONDS + 5
+    while _rss_mb(pid) > held - 100:
+        assert time.monotonic() < deadline, f"still {_rss_mb(pid)} MB after going idle (was {held} MB)"
+        time.sleep(0.1)
