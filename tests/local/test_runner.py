@@ -16,6 +16,7 @@ import pytest
 from filepipe.local.runner import FunctionNotFound, InvalidRequestContent, LambdaRunner
 from filepipe.local.worker import IDLE_TRIM_SECONDS
 from filepipe.provision import FunctionSpec
+from tests.local.conftest import rss_bytes
 
 HANDLERS = textwrap.dedent(
     """
@@ -249,13 +250,6 @@ def test_each_worker_process_is_named_after_its_function(runner: tuple[LambdaRun
     assert Path(f"/proc/{body['pid']}/comm").read_text().strip() == "fn-Echo"
 
 
-def _rss_mb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) // 1024
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
 def test_an_idle_worker_gives_the_memory_its_invocation_freed_back(
     runner: tuple[LambdaRunner, io.StringIO],
 ) -> None:
@@ -264,6 +258,8 @@ def test_an_idle_worker_gives_the_memory_its_invocation_freed_back(
     pid, held = body["pid"], body["rssMb"]
     assert held >= 140, f"the freed blocks should still be held when the handler returns: {held} MB"
     deadline = time.monotonic() + IDLE_TRIM_SECONDS + 5
-    while _rss_mb(pid) > held - 100:
-        assert time.monotonic() < deadline, f"still {_rss_mb(pid)} MB after going idle (was {held} MB)"
+    while rss_bytes(pid) // 2**20 > held - 100:
+        assert time.monotonic() < deadline, (
+            f"still {rss_bytes(pid) // 2**20} MB after going idle (was {held} MB)"
+        )
         time.sleep(0.1)
