@@ -282,10 +282,26 @@ def heic_with_exif(size: tuple[int, int] = (400, 200), orientation: int = 1, wit
     return buffer.getvalue()
 
 
+def heic_10_bit(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A 10-bit HEIC (the ``heix`` brand, as HDR photos are written): a grey ramp left to right."""
+    import pillow_heif
+
+    width, height = size
+    row = b"".join(struct.pack("<3H", *(65535 * x // max(1, width - 1),) * 3) for x in range(width))
+    buffer = io.BytesIO()
+    pillow_heif.from_bytes(mode="RGB;16", size=size, data=row * height).save(buffer, quality=90)
+    return buffer.getvalue()
+
+
+def ftyp(major: bytes, *compatible: bytes) -> bytes:
+    """An ISO-BMFF file's first box naming its brands, then an empty meta box."""
+    box = b"ftyp" + major + struct.pack(">I", 0) + b"".join(compatible)
+    return struct.pack(">I", 4 + len(box)) + box + struct.pack(">I", 16) + b"meta" + bytes(8)
+
+
 def heic() -> bytes:
     """The start of a HEIF image: ftyp with the heic brand, then a meta box."""
-    ftyp = struct.pack(">I", 24) + b"ftypheic" + struct.pack(">I", 0) + b"mif1heic"
-    return ftyp + struct.pack(">I", 16) + b"meta" + bytes(8)
+    return ftyp(b"heic", b"mif1", b"heic")
 
 
 def pdf(pages: int, filler: bytes = b"") -> bytes:

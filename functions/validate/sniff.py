@@ -32,6 +32,11 @@ PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentatio
 # filetype names some formats differently from the type filepipe stores: an animated PNG is a PNG.
 _ALIASES = {"image/apng": "image/png"}
 
+HEIC = "image/heic"
+# HEIF brands of HEVC-coded images (ISO/IEC 23008-12): 8-bit and 10-bit stills (heic, heix), multi-view,
+# scalable and sequences. filetype knows only heic (and mif1 beside it), so 10-bit photos went unrecognised.
+_HEVC_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"})
+
 # The part folder that tells which Office application wrote an OOXML package.
 _OOXML_PARTS = (("word/", DOCX), ("xl/", XLSX), ("ppt/", PPTX))
 
@@ -83,6 +88,8 @@ def sniff(prefix: bytes, size: int, read_range: RangeReader) -> Detection:
     text = _decode_text(prefix, complete)
     if text is not None:
         return _sniff_text(text, complete)
+    if _is_hevc_heif(prefix):
+        return Detection((HEIC,), HEIC)
     # Text goes first because filetype also matches two-letter signatures ("BM", "MZ") that plain text
     # can start with; genuine binaries of those types carry NULs or invalid UTF-8 right after.
     guess = filetype.guess(prefix)
@@ -90,6 +97,17 @@ def sniff(prefix: bytes, size: int, read_range: RangeReader) -> Detection:
         return Detection((), OCTET_STREAM)
     mime = _ALIASES.get(guess.mime, guess.mime)
     return Detection((mime,), mime)
+
+
+def _is_hevc_heif(prefix: bytes) -> bool:
+    """Whether the file starts with an ISO-BMFF ``ftyp`` box naming an HEVC HEIF brand (and not AVIF)."""
+    if len(prefix) < 16 or prefix[4:8] != b"ftyp":
+        return False
+    box_size = int.from_bytes(prefix[:4], "big")
+    if box_size < 16 or box_size > len(prefix) or box_size % 4:
+        return False
+    brands = {prefix[8:12]} | {prefix[offset : offset + 4] for offset in range(16, box_size, 4)}
+    return bool(brands & _HEVC_HEIF_BRANDS) and b"avif" not in brands
 
 
 def _decode_text(prefix: bytes, complete: bool) -> str | None:

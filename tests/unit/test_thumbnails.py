@@ -219,6 +219,15 @@ def test_a_heic_photo_is_turned_upright_by_its_container_rotation(thumbnails: Th
         assert not {"exif", "icc_profile", "xmp"} & image.info.keys()
 
 
+def test_a_10_bit_heic_is_brought_to_8_bits(thumbnails: Thumbnails) -> None:
+    _, result = thumbnails.make(images.heic_10_bit((640, 480)), "image/heic")
+    assert _sizes(result) == {256: (256, 192), 1024: (640, 480)}
+    image = thumbnails.image(result["thumbnails"][1]["key"]).convert("L")
+    # The ramp survives: dark on the left, bright on the right, neither clipped to one value.
+    assert _grey(image, (5, 240)) < 40
+    assert _grey(image, (634, 240)) > 215
+
+
 def test_a_heic_that_does_not_decode_is_rejected(thumbnails: Thumbnails) -> None:
     assert _rejection(thumbnails, images.heic(), "image/heic").code == "CORRUPT_IMAGE"
 

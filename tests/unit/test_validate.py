@@ -91,6 +91,8 @@ ALLOWED_SAMPLES: list[tuple[str, Callable[[], bytes], str, str]] = [
     ("gif", images.animated_gif, "image/gif", "image"),
     ("webp", images.webp, "image/webp", "image"),
     ("heic", images.heic, "image/heic", "image"),
+    ("heic 10-bit", images.heic_10_bit, "image/heic", "image"),
+    ("heif with an hevc brand", lambda: images.ftyp(b"mif1", b"mif1", b"heix"), "image/heic", "image"),
     ("pdf", lambda: images.pdf(2), "application/pdf", "document"),
     ("text", images.text, "text/plain", "text"),
     ("csv", images.csv_text, "text/csv", "text"),
@@ -173,6 +175,12 @@ def test_the_object_version_in_the_event_is_the_one_validated(uploads: Uploads) 
     # A later upload to the same key must not change what this execution validates.
     uploads.s3.put_object(Bucket=INGEST, Key=event["file"]["key"], Body=images.exe())
     assert validate(event)["contentType"] == "image/png"
+
+
+def test_an_avif_is_not_taken_for_a_heic(uploads: Uploads) -> None:
+    error = rejection(uploads.put(images.ftyp(b"avif", b"avif", b"mif1", b"miaf")))
+    assert error.code == "UNSUPPORTED_TYPE"
+    assert "image/avif" in error.message
 
 
 def test_types_outside_the_allow_list_are_rejected(uploads: Uploads) -> None:
