@@ -7,9 +7,10 @@ much the serverless machinery (HTTP, S3, DynamoDB, Step Functions, Lambda worker
 
 A ceiling row bounds the throughput this design can reach on this machine: the native work's CPU, plus
 each AWS request a file needs (counted by the runtime) at the CPU of the cheapest request there is
-(a GetItem that finds nothing, client and server), plus the uploaders' own CPU, spread over every core.
-It counts nothing for Lambda invocations, Step Functions, the HTTP API or moving the file's bytes, so
-the real figure is below it.
+(a GetItem that finds nothing, client and server), plus each function invocation at the function side's
+CPU of the cheapest one (an empty batch), plus the uploaders' own CPU, spread over every core. It counts
+nothing for the runner, Step Functions, the HTTP API or moving the file's bytes, so the real figure is
+below it.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -48,8 +51,9 @@ MEDIAN_TARGET_SECONDS = 0.5
 THROUGHPUT_TARGET = 5.0
 IDLE_RSS_TARGET = 500 * 1024 * 1024
 NATIVE_WORKERS = 2  # one process per core of the target machine
-REQUEST_PROBES = 200
-REQUEST_PROBE_WARM_UP = 20
+PROBES = 200
+PROBE_WARM_UP = 20
+CHEAPEST_FUNCTION = "StartFunction"  # an empty SQS batch: no AWS call, just the handler's wrapping
 IDLE_SAMPLE_SECONDS = 2.0
 SEQUENTIAL_POLL_SECONDS = 0.1
 CONCURRENT_POLL_SECONDS = 1.0  # the web UI's pace while a file is pending (FAST_POLL_MS in files.js)
@@ -133,11 +137,15 @@ class _Runtime:
     aws_endpoint: str
     startup_seconds: float
 
-    def pids(self) -> list[int]:
-        """Every process of the runtime: itself, the function zygote and workers, clamd."""
+    def status(self) -> dict[str, Any]:
         response = requests.get(f"{self.aws_endpoint}/_filepipe/status", timeout=10)
         response.raise_for_status()
-        return [int(pid) for pid in response.json()["pids"]]
+        status: dict[str, Any] = response.json()
+        return status
+
+    def pids(self) -> list[int]:
+        """Every process of the runtime: itself, the function zygote and workers, clamd."""
+        return [int(pid) for pid in self.status()["pids"]]
 
     def rss(self) -> int:
         """Every process's resident memory added up: pages workers share with their zygote count again."""
@@ -146,11 +154,10 @@ class _Runtime:
     def pss(self) -> int:
         return sum(_pss(pid) for pid in self.pids())
 
-    def request_counts(self) -> dict[str, int]:
-        """AWS requests the runtime's endpoint has answered, by ``service Action``."""
-        response = requests.get(f"{self.aws_endpoint}/_filepipe/status", timeout=10)
-        response.raise_for_status()
-        return {str(label): int(count) for label, count in response.json()["requests"].items()}
+    def calls(self) -> tuple[int, int]:
+        """AWS requests the runtime's endpoint has answered and function invocations, so far."""
+        status = self.status()
+        return sum(status["requests"].values()), sum(status["invocations"].values())
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far: the runtime process itself, function workers (with the zygote), clamd."""
@@ -284,30 +291,53 @@ def _native_reference(photo: bytes, workdir: Path) -> _Native:
     return _Native(statistics.median(latencies), done / wall, cpu_per_file)
 
 
-def _cheapest_request_cpu(runtime: _Runtime) -> float:
-    """CPU seconds of the cheapest AWS request, client and server: a GetItem for a key that is not there."""
+def _local_client(runtime: _Runtime, service: str) -> Any:
     import boto3
 
-    client = boto3.client(
-        "dynamodb",
+    return boto3.client(
+        service,
         endpoint_url=runtime.aws_endpoint,
         region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         aws_access_key_id="bench",
         aws_secret_access_key="bench",  # noqa: S106 - the local endpoint takes any credentials
     )
+
+
+def _cpu_per_call(call: Callable[[], object], cpu: Callable[[], float]) -> float:
+    """CPU seconds per ``call``, as ``cpu`` counts them, less what those processes spend idle meanwhile."""
+    for _ in range(PROBE_WARM_UP):
+        call()
+    idle_began, idle_cpu = time.perf_counter(), cpu()
+    time.sleep(IDLE_SAMPLE_SECONDS)  # the pollers' and timers' own CPU is not the calls' cost
+    idle_rate = (cpu() - idle_cpu) / (time.perf_counter() - idle_began)
+    began, before = time.perf_counter(), cpu()
+    for _ in range(PROBES):
+        call()
+    used = cpu() - before
+    return max(0.0, used - idle_rate * (time.perf_counter() - began)) / PROBES
+
+
+def _cheapest_request_cpu(runtime: _Runtime) -> float:
+    """CPU of the cheapest AWS request, this client's and the runtime's: a GetItem that finds nothing."""
+    client = _local_client(runtime, "dynamodb")
     table = client.list_tables()["TableNames"][0]
     key = {"pk": {"S": "OWNER#nobody"}, "sk": {"S": "FILE#nothing"}}
-    for _ in range(REQUEST_PROBE_WARM_UP):
-        client.get_item(TableName=table, Key=key)
-    # What the idle runtime spends meanwhile (its pollers and timers) is not the requests' cost.
-    idle_began, idle_cpu = time.perf_counter(), _cpu_seconds(runtime.process.pid)[0]
-    time.sleep(IDLE_SAMPLE_SECONDS)
-    idle_rate = (_cpu_seconds(runtime.process.pid)[0] - idle_cpu) / (time.perf_counter() - idle_began)
-    began, before = time.perf_counter(), time.process_time() + _cpu_seconds(runtime.process.pid)[0]
-    for _ in range(REQUEST_PROBES):
-        client.get_item(TableName=table, Key=key)
-    used = time.process_time() + _cpu_seconds(runtime.process.pid)[0] - before
-    return max(0.0, used - idle_rate * (time.perf_counter() - began)) / REQUEST_PROBES
+    return _cpu_per_call(
+        lambda: client.get_item(TableName=table, Key=key),
+        lambda: time.process_time() + _cpu_seconds(runtime.process.pid)[0],
+    )
+
+
+def _cheapest_invocation_cpu(runtime: _Runtime) -> float:
+    """The function side's CPU of the cheapest invocation: the start function given an empty batch.
+
+    Only the worker is counted (its decorators, logging and metrics), not the runner or HTTP around it.
+    """
+    client = _local_client(runtime, "lambda")
+    return _cpu_per_call(
+        lambda: client.invoke(FunctionName=CHEAPEST_FUNCTION, Payload=b'{"Records": []}'),
+        lambda: runtime.cpu_seconds()["functions"],
+    )
 
 
 @section("e2e", "filepipe local end to end: 5 MB JPEG upload-to-READY latency, throughput, memory")
@@ -336,7 +366,7 @@ def run(context: BenchContext) -> list[Row]:
                 uploaders.append(uploader)
             _one_upload(uploaders[0], photo, SEQUENTIAL_POLL_SECONDS)
             cpu_before = runtime.cpu_seconds()
-            requests_before = runtime.request_counts()
+            calls_before = runtime.calls()
             client_cpu_before = time.process_time()
             began = time.perf_counter()
             with ThreadPoolExecutor(max_workers=CONCURRENT_UPLOADERS) as pool:
@@ -352,8 +382,9 @@ def run(context: BenchContext) -> list[Row]:
             wall = time.perf_counter() - began
             client_cpu = time.process_time() - client_cpu_before
             cpu_after = runtime.cpu_seconds()
-            requests_after = runtime.request_counts()
+            calls_after = runtime.calls()
             cheapest_request = _cheapest_request_cpu(runtime)
+            cheapest_invocation = _cheapest_invocation_cpu(runtime)
             time.sleep(IDLE_TRIM_SECONDS + 1.0)  # every worker has been idle long enough to trim its heap
             settled_pss = runtime.pss()
             busy_rss = runtime.rss()
@@ -366,9 +397,15 @@ def run(context: BenchContext) -> list[Row]:
     p95 = _percentile(latencies, 0.95)
     throughput = len(concurrent) / wall
     size = f"{len(photo) / 2**20:.1f} MB JPEG"
-    requests_per_file = (sum(requests_after.values()) - sum(requests_before.values())) / len(concurrent)
+    requests_per_file = (calls_after[0] - calls_before[0]) / len(concurrent)
+    invocations_per_file = (calls_after[1] - calls_before[1]) / len(concurrent)
     cores = os.cpu_count() or 1
-    floor_cpu = native.cpu_per_file + requests_per_file * cheapest_request + client_cpu / len(concurrent)
+    floor_cpu = (
+        native.cpu_per_file
+        + requests_per_file * cheapest_request
+        + invocations_per_file * cheapest_invocation
+        + client_cpu / len(concurrent)
+    )
     ceiling = cores / floor_cpu
     return [
         Row(
@@ -415,6 +452,7 @@ def run(context: BenchContext) -> list[Row]:
             "e2e",
             f"ceiling on {cores} cores: native work {native.cpu_per_file * 1000:.0f} ms + "
             f"{requests_per_file:.1f} AWS requests x {cheapest_request * 1000:.1f} ms + "
+            f"{invocations_per_file:.1f} invocations x {cheapest_invocation * 1000:.1f} ms + "
             f"uploaders {client_cpu / len(concurrent) * 1000:.0f} ms of CPU per file",
             f"{ceiling:.1f} files/s",
             "-",

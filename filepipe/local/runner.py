@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -355,6 +355,8 @@ class LambdaRunner:
         self._events = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-event")
         self._stopped = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, name="lambda-watchdog", daemon=True)
+        self._invocations: Counter[str] = Counter()
+        self._invocations_lock = threading.Lock()
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -371,6 +373,11 @@ class LambdaRunner:
             worker.kill()
         self._zygote.stop()
         self._logs.stop()
+
+    def invocation_counts(self) -> dict[str, int]:
+        """Invocations so far by function (logical id), synchronous and asynchronous alike."""
+        with self._invocations_lock:
+            return dict(sorted(self._invocations.items()))
 
     def pids(self) -> list[int]:
         """Every process the runner owns (zygote and workers)."""
@@ -487,6 +494,8 @@ class LambdaRunner:
             json.loads(payload or b"{}")
         except ValueError as error:
             raise InvalidRequestContent(f"Could not parse request body into json: {error}") from error
+        with self._invocations_lock:
+            self._invocations[spec.logical_id] += 1
         pool = self._pools[spec.logical_id]
         try:
             worker = pool.take(timeout=max(spec.timeout, 30))

@@ -482,6 +482,7 @@ class LocalRuntime:
             "functions": sorted(self.stack.functions) if self.stack else [],
             "warnings": self.stack.warnings if self.stack else [],
             "requests": self._endpoint_app.request_counts() if self._endpoint_app is not None else {},
+            "invocations": self.runner.invocation_counts() if self.runner else {},
         }
 
     def banner(self) -> str:

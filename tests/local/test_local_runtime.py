@@ -68,32 +68,42 @@ def test_config_json_describes_the_local_stack(local_stack: LocalProcess, browse
     assert "image/jpeg" in config["allowedTypes"]
 
 
-def _requests_since(local_stack: LocalProcess, before: dict[str, int]) -> dict[str, int]:
-    counts: dict[str, int] = local_stack.status()["requests"]  # type: ignore[assignment]
-    return {
-        label: count - before.get(label, 0) for label, count in counts.items() if count > before.get(label, 0)
-    }
+def _counts(local_stack: LocalProcess) -> dict[str, dict[str, int]]:
+    status = local_stack.status()
+    return {kind: status[kind] for kind in ("requests", "invocations")}  # type: ignore[misc]
 
 
-def test_status_counts_the_aws_requests_a_file_makes(
+def _since(before: dict[str, int], now: dict[str, int]) -> dict[str, int]:
+    return {name: count - before.get(name, 0) for name, count in now.items() if count > before.get(name, 0)}
+
+
+def test_status_counts_the_aws_requests_and_invocations_a_file_makes(
     local_stack: LocalProcess, browser: BrowserClient
 ) -> None:
-    before: dict[str, int] = local_stack.status()["requests"]  # type: ignore[assignment]
+    before = _counts(local_stack)
     file_id = browser.upload("counted.jpg", sample_jpeg(64 * 1024), "image/jpeg")
     assert browser.wait_final(file_id, timeout=READY_WITHIN_SECONDS)["status"] == "READY"
     deadline = time.monotonic() + READY_WITHIN_SECONDS
-    made = _requests_since(local_stack, before)
-    while made.get("ses SendEmail", 0) < 1:  # the owner is emailed after the record says READY
-        assert time.monotonic() < deadline, f"no email was sent: {made}"
+    while True:  # the owner is emailed after the record says READY
+        now = _counts(local_stack)
+        made = _since(before["requests"], now["requests"])
+        invoked = _since(before["invocations"], now["invocations"])
+        if invoked.get("NotifyFunction", 0) >= 1 and made.get("ses SendEmail", 0) >= 1:
+            break
+        assert time.monotonic() < deadline, f"no email was sent: {made} {invoked}"
         time.sleep(0.2)
-        made = _requests_since(local_stack, before)
-    print(f"\nAWS requests for one file: {sum(made.values())} {made}")
+    print(f"\none file: {sum(made.values())} AWS requests {made}")
+    print(f"one file: {sum(invoked.values())} invocations {invoked}")
     assert made["s3 PostObject"] == 1
     assert made["states StartExecution"] == 1
     assert made["dynamodb PutItem"] == 1  # the upload ticket's record
     assert made["dynamodb UpdateItem"] >= 3  # processing, outcome, notification claim
     assert made["s3 GET"] >= 2  # the scan and the thumbnails read the original
     assert made["ses SendEmail"] == 1
+    for step in ("Start", "Validate", "Scan", "Thumbnails", "Metadata", "Promote", "Notify"):
+        assert invoked[f"{step}Function"] == 1, invoked
+    assert invoked["RecordFunction"] == 2  # processing, then the outcome
+    assert invoked["ApiFunction"] >= 2  # the upload ticket, then the polls
 
 
 def test_photo_is_processed_downloaded_and_shared(local_stack: LocalProcess, browser: BrowserClient) -> None:
