@@ -317,6 +317,11 @@ def _cpu_per_call(call: Callable[[], object], cpu: Callable[[], float]) -> float
     return max(0.0, used - idle_rate * (time.perf_counter() - began)) / PROBES
 
 
+def _info(case: str, value: str) -> Row:
+    """A figure reported without a reference or a target."""
+    return Row("e2e", case, value, "-", "-", "-", None)
+
+
 def _cheapest_request_cpu(runtime: _Runtime) -> float:
     """CPU of the cheapest AWS request, this client's and the runtime's: a GetItem that finds nothing."""
     client = _local_client(runtime, "dynamodb")
@@ -426,7 +431,7 @@ def run(context: BenchContext) -> list[Row]:
             "<= 500 MB",
             idle_rss <= IDLE_RSS_TARGET,
         ),
-        Row("e2e", f"first upload (cold functions), {size}", f"{cold:.2f} s", "-", "-", "-", None),
+        _info(f"first upload (cold functions), {size}", f"{cold:.2f} s"),
         Row(
             "e2e",
             f"upload-to-READY median, {SEQUENTIAL_UPLOADS} x {size}",
@@ -436,9 +441,7 @@ def run(context: BenchContext) -> list[Row]:
             f"<= {MEDIAN_TARGET_SECONDS} s",
             median <= MEDIAN_TARGET_SECONDS,
         ),
-        Row(
-            "e2e", f"upload-to-READY p95, {SEQUENTIAL_UPLOADS} x {size}", f"{p95:.3f} s", "-", "-", "-", None
-        ),
+        _info(f"upload-to-READY p95, {SEQUENTIAL_UPLOADS} x {size}", f"{p95:.3f} s"),
         Row(
             "e2e",
             f"throughput, {CONCURRENT_UPLOADERS} concurrent uploaders, {len(concurrent)} files",
@@ -448,55 +451,24 @@ def run(context: BenchContext) -> list[Row]:
             f">= {THROUGHPUT_TARGET:.0f} files/s",
             throughput >= THROUGHPUT_TARGET,
         ),
-        Row(
-            "e2e",
+        _info(
             f"ceiling on {cores} cores: native work {native.cpu_per_file * 1000:.0f} ms + "
             f"{requests_per_file:.1f} AWS requests x {cheapest_request * 1000:.1f} ms + "
             f"{invocations_per_file:.1f} invocations x {cheapest_invocation * 1000:.1f} ms + "
             f"uploaders {client_cpu / len(concurrent) * 1000:.0f} ms of CPU per file",
             f"{ceiling:.1f} files/s",
-            "-",
-            "-",
-            "-",
-            None,
         ),
-        Row(
-            "e2e",
+        _info(
             f"upload-to-READY median under {CONCURRENT_UPLOADERS} uploaders",
             f"{statistics.median(concurrent):.3f} s",
-            "-",
-            "-",
-            "-",
-            None,
         ),
-        Row("e2e", "RSS after the concurrent run, all processes", megabytes(busy_rss), "-", "-", "-", None),
-        Row(
-            "e2e",
-            "the same without counting shared pages twice (PSS)",
-            megabytes(busy_pss),
-            "-",
-            "-",
-            "-",
-            None,
-        ),
-        Row(
-            "e2e",
-            "PSS once every worker has been idle a few seconds",
-            megabytes(settled_pss),
-            "-",
-            "-",
-            "-",
-            None,
-        ),
+        _info("RSS after the concurrent run, all processes", megabytes(busy_rss)),
+        _info("the same without counting shared pages twice (PSS)", megabytes(busy_pss)),
+        _info("PSS once every worker has been idle a few seconds", megabytes(settled_pss)),
         *(
-            Row(
-                "e2e",
+            _info(
                 f"CPU per file in the concurrent run: {part}",
                 f"{(cpu_after[part] - cpu_before[part]) / len(concurrent):.3f} s",
-                "-",
-                "-",
-                "-",
-                None,
             )
             for part in ("runtime", "functions", "clamd")
         ),
