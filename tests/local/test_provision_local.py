@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from filepipe.provision import LocalSite, Stack, provision
@@ -146,30 +148,49 @@ Resources:
     Properties:
       ScheduleExpression: cron(30 9 ? * MON-FRI *)
       ScheduleExpressionTimezone: Europe/Berlin
-      StartDate: "2026-12-01T00:00:00Z"
+      StartDate: "{start_date}"
       FlexibleTimeWindow: {{Mode: "OFF"}}
       Target: {{Arn: !GetAtt Queue.Arn, RoleArn: arn:aws:iam::123456789012:role/scheduler}}
 """
 
 
-def _provision_schedules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rule: str) -> Stack:
+def _next_monday(days_ahead: int) -> datetime:
+    """Midnight UTC of the first Monday at least ``days_ahead`` days from now: a start date AWS accepts."""
+    day = (datetime.now(UTC) + timedelta(days=days_ahead)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day + timedelta(days=-day.weekday() % 7)
+
+
+def _provision_schedules(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rule: str,
+    start: datetime | None = None,
+    stack_name: str = "timed",
+) -> Stack:
     template = tmp_path / "template.yaml"
-    template.write_text(SCHEDULES.format(rule=rule))
+    start = start or _next_monday(days_ahead=7)
+    template.write_text(SCHEDULES.format(rule=rule, start_date=start.strftime("%Y-%m-%dT%H:%M:%SZ")))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
-        return provision(client, load_template(template), "timed", REGION)
+        return provision(client, load_template(template), stack_name, REGION)
 
 
 def test_cron_schedules_run_locally_in_their_time_zone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stack = _provision_schedules(tmp_path, monkeypatch, "cron(0 2 * * ? *)")
+    monday = _next_monday(days_ahead=7)
+    stack = _provision_schedules(tmp_path, monkeypatch, "cron(0 2 * * ? *)", start=monday)
     assert not [w for w in stack.warnings if "cron" in w or "schedule" in w.lower()]
     weekdays = stack.schedules["Weekdays"]
-    assert (weekdays.timezone, weekdays.start_date) == ("Europe/Berlin", "2026-12-01T00:00:00Z")
-    first = weekdays.timing().next_after(datetime(2026, 11, 22, tzinfo=UTC))
-    assert first == datetime(2026, 12, 1, 8, 30, tzinfo=UTC)  # Tuesday 09:30 in Berlin
+    assert (weekdays.timezone, weekdays.start_date) == (
+        "Europe/Berlin",
+        monday.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    # Nothing runs before the start date: the first run is that Monday, 09:30 in Berlin.
+    first = weekdays.timing().next_after(monday - timedelta(days=3))
+    berlin = ZoneInfo("Europe/Berlin")
+    assert first == datetime.combine(monday.date(), time(9, 30), tzinfo=berlin).astimezone(UTC)
     nightly = stack.schedules["Nightly/queue"]
     assert nightly.timing().next_after(datetime(2026, 11, 22, 3, tzinfo=UTC)) == datetime(
         2026, 11, 23, 2, tzinfo=UTC
@@ -183,3 +204,13 @@ def test_a_schedule_eventbridge_would_refuse_stops_the_deployment(
         ValueError, match=r"Nightly: invalid schedule 'cron\(0 2 \* \* \* \*\)': exactly one of"
     ):
         _provision_schedules(tmp_path, monkeypatch, "cron(0 2 * * * *)")
+
+
+def test_a_start_date_in_the_past_stops_the_deployment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # EventBridge Scheduler refuses a StartDate more than 5 minutes in the past, as a deploy would.
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    with pytest.raises(ClientError) as refused:
+        _provision_schedules(tmp_path, monkeypatch, "cron(0 2 * * ? *)", start=yesterday, stack_name="late")
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
