@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import io
 import json
 import platform
+import re
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +21,9 @@ from filepipe.template import PSEUDO_ACCOUNT_ID, Resolver, Template, references,
 ClientFactory = Callable[[str], Any]
 Handler = Callable[[str, "_Properties"], tuple[str, dict[str, Any]]]
 
+# CloudWatch quotas a deploy meets: metrics (MetricDataQueries) in one alarm, characters in a composite rule.
+MAX_METRICS_PER_ALARM = 10
+MAX_ALARM_RULE_CHARS = 10240
 _HOST_ARCHITECTURE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
     platform.machine().lower(), platform.machine().lower()
 )
@@ -227,6 +232,8 @@ class Provisioner:
         self._local_origins = {f"https://{site.web_host}": site.web_origin} if site else {}
         self._create_mappings = create_event_source_mappings
         self._warnings: dict[str, list[str]] = {}
+        # Composite alarms by name: moto has no API for them, so the provisioner keeps what it checked.
+        self._composite_alarms: dict[str, dict[str, Any]] = {}
         self._resolve = Resolver(
             stack.parameters,
             {
@@ -261,9 +268,11 @@ class Provisioner:
             "AWS::Logs::LogGroup": self._log_group,
             "AWS::Cognito::UserPool": self._user_pool,
             "AWS::Cognito::UserPoolClient": self._user_pool_client,
+            "AWS::KMS::Key": self._kms_key,
             "AWS::SNS::Topic": self._topic,
             "AWS::SNS::Subscription": self._subscription,
             "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::CloudWatch::CompositeAlarm": self._composite_alarm,
             "AWS::CloudWatch::Dashboard": self._dashboard,
             "AWS::ApiGatewayV2::Api": self._http_api,
             "AWS::ApiGatewayV2::Stage": self._http_api_stage,
@@ -785,6 +794,38 @@ class Provisioner:
         client = self._clients("cognito-idp").create_user_pool_client(**kwargs)["UserPoolClient"]
         return client["ClientId"], {"ClientId": client["ClientId"]}
 
+    # ------------------------------------------------------------ KMS
+    def _kms_key(self, logical: str, props: _Properties) -> tuple[str, dict[str, Any]]:
+        kms = self._clients("kms")
+        kwargs: dict[str, Any] = {"Policy": json.dumps(props["KeyPolicy"])}
+        for key in ("Description", "KeyUsage", "KeySpec"):
+            if key in props:
+                kwargs[key] = props[key]
+        if "Tags" in props:
+            kwargs["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in props["Tags"]]
+        key_id = kms.create_key(**kwargs)["KeyMetadata"]["KeyId"]
+        if props.get("EnableKeyRotation"):
+            kms.enable_key_rotation(KeyId=key_id)
+        return key_id, {"Arn": self._arn("kms", f"key/{key_id}"), "KeyId": key_id}
+
+    def _check_alarm_can_notify(self, logical: str, actions: Iterable[str]) -> None:
+        """Refuse what AWS silently drops: alarm notifications to a topic whose key CloudWatch cannot use."""
+        sns = self._clients("sns")
+        for action in actions:
+            if not action.startswith("arn:aws:sns:"):
+                continue
+            key = sns.get_topic_attributes(TopicArn=action)["Attributes"].get("KmsMasterKeyId")
+            if not key:
+                continue
+            if key.startswith("alias/aws/") or not _key_policy_allows_cloudwatch(
+                self._clients("kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+            ):
+                raise ValueError(
+                    f"{logical}: notifies {action}, encrypted with KMS key {key}, whose key policy does not "
+                    "let cloudwatch.amazonaws.com use it (kms:Decrypt, kms:GenerateDataKey*): on AWS every "
+                    "notification would be dropped silently"
+                )
+
     # ------------------------------------------------------------ SNS and CloudWatch
     def _topic(self, logical: str, props: _Properties) -> tuple[str, dict[str, Any]]:
         name = props.get("TopicName") or self._name(logical, max_length=256)
@@ -834,10 +875,53 @@ class Provisioner:
                 kwargs[key] = int(kwargs[key])
         if "Threshold" in kwargs:
             kwargs["Threshold"] = float(kwargs["Threshold"])
+        if len(kwargs.get("Metrics", [])) > MAX_METRICS_PER_ALARM:
+            raise ValueError(
+                f"{logical}: CloudWatch takes at most {MAX_METRICS_PER_ALARM} metrics per alarm "
+                f"(MetricDataQueries), this one has {len(kwargs['Metrics'])}; the deploy would roll back"
+            )
         for query in kwargs.get("Metrics", []):
             if "MetricStat" in query:
                 query["MetricStat"]["Period"] = int(query["MetricStat"]["Period"])
+        self._check_alarm_can_notify(logical, _alarm_actions(kwargs))
         self._clients("cloudwatch").put_metric_alarm(**kwargs)
+        self.warn("alarms are stored; no metrics are published locally, so they never fire", logical)
+        return name, {"Arn": self._arn("cloudwatch", f"alarm:{name}")}
+
+    def _composite_alarm(self, logical: str, props: _Properties) -> tuple[str, dict[str, Any]]:
+        """Checked as CloudWatch checks it (rule size, alarms that exist); moto cannot store it."""
+        name = props.get("AlarmName") or self._name(logical, max_length=255)
+        rule = str(props["AlarmRule"])
+        if len(rule) > MAX_ALARM_RULE_CHARS:
+            raise ValueError(
+                f"{logical}: AlarmRule has {len(rule)} characters, CloudWatch takes {MAX_ALARM_RULE_CHARS}"
+            )
+        named = set(re.findall(r"\b(?:ALARM|OK|INSUFFICIENT_DATA)\(\s*\"?([^)\"]+?)\"?\s*\)", rule))
+        if not named:
+            raise ValueError(f"{logical}: AlarmRule {rule!r} names no alarm")
+        existing = {
+            alarm["AlarmName"]
+            for page in self._clients("cloudwatch").get_paginator("describe_alarms").paginate()
+            for alarm in page["MetricAlarms"]
+        }
+        existing |= self._composite_alarms.keys()
+        missing = {alarm.rpartition(":alarm:")[2] for alarm in named} - existing
+        if missing:
+            raise ValueError(
+                f"{logical}: AlarmRule names alarms that do not exist: {', '.join(sorted(missing))}"
+            )
+        self._check_alarm_can_notify(logical, _alarm_actions(props))
+        self._composite_alarms[name] = {
+            key: props[key]
+            for key in (
+                "AlarmRule",
+                "AlarmDescription",
+                "AlarmActions",
+                "OKActions",
+                "InsufficientDataActions",
+            )
+            if key in props
+        }
         self.warn("alarms are stored; no metrics are published locally, so they never fire", logical)
         return name, {"Arn": self._arn("cloudwatch", f"alarm:{name}")}
 
@@ -1114,6 +1198,28 @@ def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
     if "MaxAge" in rule:
         converted["MaxAgeSeconds"] = int(rule["MaxAge"])
     return converted
+
+
+def _alarm_actions(alarm: dict[str, Any]) -> list[str]:
+    return [
+        *alarm.get("AlarmActions", []),
+        *alarm.get("OKActions", []),
+        *alarm.get("InsufficientDataActions", []),
+    ]
+
+
+def _key_policy_allows_cloudwatch(policy_text: str) -> bool:
+    """Whether Allow statements for cloudwatch.amazonaws.com cover both actions an alarm's publish needs."""
+    needed = {"kms:Decrypt", "kms:GenerateDataKey"}
+    for statement in json.loads(policy_text).get("Statement", []):
+        services = statement.get("Principal", {}).get("Service", [])
+        services = [services] if isinstance(services, str) else services
+        if statement.get("Effect") != "Allow" or "cloudwatch.amazonaws.com" not in services:
+            continue
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        needed = {n for n in needed if not any(fnmatch.fnmatchcase(n, a) for a in actions)}
+    return not needed
 
 
 def _placeholder_zip() -> bytes:

@@ -115,10 +115,10 @@ def test_nothing_is_dropped_silently(tmp_path: Path, monkeypatch: pytest.MonkeyP
                   AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
                   KeySchema: [{AttributeName: pk, KeyType: HASH}]
                   ContributorInsightsSpecification: {Enabled: true}
-              Key:
-                Type: AWS::KMS::Key
+              Network:
+                Type: AWS::EC2::VPC
                 Properties:
-                  Description: a key
+                  CidrBlock: 10.0.0.0/16
             """
         )
     )
@@ -130,7 +130,7 @@ def test_nothing_is_dropped_silently(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "AWS::DynamoDB::Table property ContributorInsightsSpecification is not emulated locally: Table"
         in (stack.warnings)
     )
-    assert "AWS::KMS::Key is not emulated locally: Key" in stack.warnings
+    assert "AWS::EC2::VPC is not emulated locally: Network" in stack.warnings
 
 
 SCHEDULES = """
@@ -167,9 +167,14 @@ def _provision_schedules(
     start: datetime | None = None,
     stack_name: str = "timed",
 ) -> Stack:
-    template = tmp_path / "template.yaml"
     start = start or _next_monday(days_ahead=7)
-    template.write_text(SCHEDULES.format(rule=rule, start_date=start.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    text = SCHEDULES.format(rule=rule, start_date=start.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _provision_text(tmp_path, monkeypatch, text, stack_name)
+
+
+def _provision_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, stack_name: str) -> Stack:
+    template = tmp_path / "template.yaml"
+    template.write_text(text)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
@@ -214,3 +219,125 @@ def test_a_start_date_in_the_past_stops_the_deployment(
     with pytest.raises(ClientError) as refused:
         _provision_schedules(tmp_path, monkeypatch, "cron(0 2 * * ? *)", start=yesterday, stack_name="late")
     assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+def _errors_alarm(logical: str, metrics: int) -> str:
+    queries = "".join(
+        f"""
+        - Id: m{number}
+          ReturnData: false
+          MetricStat:
+            Metric:
+              Namespace: AWS/Lambda
+              MetricName: Errors
+              Dimensions: [{{Name: FunctionName, Value: f{number}}}]
+            Period: 300
+            Stat: Sum"""
+        for number in range(metrics)
+    )
+    ids = ", ".join(f"m{number}" for number in range(metrics))
+    return f"""
+  {logical}:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      Metrics:
+        - Id: total
+          Expression: SUM([{ids}])
+          ReturnData: true{queries}
+"""
+
+
+def test_an_alarm_over_cloudwatchs_metric_limit_stops_the_deployment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 9 metrics and the expression make 10 queries: accepted. One more is what rolled the stack back.
+    fits = _provision_text(tmp_path, monkeypatch, "Resources:" + _errors_alarm("Fits", 9), "fits")
+    assert "Fits" in fits.physical
+    with pytest.raises(ValueError, match=r"Over: CloudWatch takes at most 10 metrics per alarm"):
+        _provision_text(tmp_path, monkeypatch, "Resources:" + _errors_alarm("Over", 10), "over")
+
+
+def test_a_composite_alarm_must_name_alarms_that_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    composite = """
+  Any:
+    Type: AWS::CloudWatch::CompositeAlarm
+    Properties:
+      AlarmRule: !Sub "ALARM(${Fits}) OR ALARM(gone-alarm)"
+"""
+    with pytest.raises(ValueError, match=r"Any: AlarmRule names alarms that do not exist: gone-alarm"):
+        _provision_text(tmp_path, monkeypatch, "Resources:" + _errors_alarm("Fits", 2) + composite, "gone")
+
+
+def test_the_function_errors_alarm_covers_every_function(local_stack: Stack) -> None:
+    alarms = client("cloudwatch").describe_alarms()["MetricAlarms"]
+    by_function = {
+        dimension["Value"]: alarm
+        for alarm in alarms
+        if alarm.get("MetricName") == "Errors"
+        for dimension in alarm["Dimensions"]
+    }
+    assert set(by_function) == {spec.name for spec in local_stack.functions.values()}
+    assert all(len(alarm.get("Metrics", [])) <= 10 for alarm in alarms)
+
+
+ALARM_TO_TOPIC = """
+Resources:
+  Key:
+    Type: AWS::KMS::Key
+    Properties:
+      KeyPolicy:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {{AWS: !Sub "arn:aws:iam::${{AWS::AccountId}}:root"}}
+            Action: kms:*
+            Resource: "*"
+{cloudwatch_statement}
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties:
+      KmsMasterKeyId: {key}
+  Alarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: AWS/SQS
+      MetricName: ApproximateNumberOfMessagesVisible
+      Statistic: Maximum
+      Period: 300
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      AlarmActions: [!Ref Topic]
+"""
+CLOUDWATCH_MAY_USE_THE_KEY = """
+          - Effect: Allow
+            Principal: {Service: cloudwatch.amazonaws.com}
+            Action: [kms:Decrypt, kms:GenerateDataKey*]
+            Resource: "*"
+"""
+
+
+@pytest.mark.parametrize(
+    ("key", "cloudwatch_statement"),
+    [("alias/aws/sns", ""), ("!Ref Key", "")],
+    ids=["aws-managed-key", "key-policy-without-cloudwatch"],
+)
+def test_alarms_cannot_notify_a_topic_whose_key_cloudwatch_cannot_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, cloudwatch_statement: str
+) -> None:
+    text = ALARM_TO_TOPIC.format(key=key, cloudwatch_statement=cloudwatch_statement)
+    with pytest.raises(ValueError, match=r"Alarm: notifies .* dropped silently"):
+        _provision_text(tmp_path, monkeypatch, text, "dropped")
+
+
+def test_alarms_notify_a_topic_whose_key_policy_lets_cloudwatch_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = ALARM_TO_TOPIC.format(key="!Ref Key", cloudwatch_statement=CLOUDWATCH_MAY_USE_THE_KEY)
+    stack = _provision_text(tmp_path, monkeypatch, text, "delivered")
+    assert "Alarm" in stack.physical

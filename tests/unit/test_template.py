@@ -170,3 +170,22 @@ def test_payloads_between_states_stay_small() -> None:
 def test_sample_events_are_valid_json() -> None:
     for path in Path(ROOT / "events").rglob("*.json"):
         json.loads(path.read_text())
+
+
+def test_every_function_has_an_errors_alarm_in_the_composite_alarm(template: Template) -> None:
+    resources = template.resources
+    functions = {name for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    alarmed = {
+        name: r["Properties"]["Dimensions"][0]["Value"]["Ref"]
+        for name, r in resources.items()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == "Errors"
+    }
+    assert set(alarmed.values()) == functions
+    rule = json.dumps(resources["FunctionErrorsAlarm"]["Properties"]["AlarmRule"])
+    assert {name for name in alarmed if f"ALARM(${{{name}}})" in rule} == set(alarmed)
+
+
+def test_no_alarm_exceeds_cloudwatchs_metric_limit(template: Template) -> None:
+    for name, resource in template.resources.items():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            assert len(resource["Properties"].get("Metrics", [])) <= 10, name
