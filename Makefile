@@ -12,7 +12,7 @@ SENDER_EMAIL ?= filepipe@example.com
 # sam builds python3.12 functions with a 3.12 interpreter first on PATH (pyenv's, when present).
 PY312_BIN := $(shell pyenv prefix 3.12.1 2>/dev/null | sed 's|$$|/bin|' || dirname "$$(command -v python3.12)")
 
-.PHONY: install system-packages local test lint typecheck unit bench deploy clean
+.PHONY: install system-packages local test lint typecheck unit bench deploy test-aws clean
 
 install: $(STAMP)
 
@@ -59,6 +59,12 @@ deploy: install
 	$(BIN)/sam deploy --stack-name $(STACK) --resolve-s3 --no-fail-on-empty-changeset \
 	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides SenderEmail=$(SENDER_EMAIL)
 	$(BIN)/python -m filepipe.site --stack $(STACK)
+
+# The black-box journey against the deployed stack $(STACK), with the caller's credentials and region
+# (AWS_REGION or AWS_DEFAULT_REGION); `make test` runs the same test against `filepipe local`.
+test-aws: install
+	@test -n "$(STACK)" || { echo "make test-aws needs STACK=<deployed stack name>"; exit 2; }
+	FILEPIPE_TEST_STACK=$(STACK) $(BIN)/pytest tests/journey
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules
