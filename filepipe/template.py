@@ -245,11 +245,13 @@ class Resolver:
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self(v) for v in value]
+            return [v for v in map(self, value) if v is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             ((key, arg),) = value.items()
+            if key == "Ref" and arg == "AWS::NoValue":
+                return _NO_VALUE
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
@@ -274,7 +276,8 @@ class Resolver:
             if key == "Fn::If":
                 name, when_true, when_false = arg
                 return self(when_true if self.condition(name) else when_false)
-        return {k: self(v) for k, v in value.items()}
+        resolved = {k: self(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
 
     def _sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self(arg[1]))
@@ -296,6 +299,10 @@ class Resolver:
             position = end + 1
         out.append(text[position:])
         return "".join(out)
+
+
+# What ``Ref: AWS::NoValue`` resolves to: CloudFormation removes the property (or list item) holding it.
+_NO_VALUE: Any = object()
 
 
 def substitute_definition(definition: str, substitutions: Mapping[str, Any]) -> str:

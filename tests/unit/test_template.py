@@ -6,13 +6,14 @@ import copy
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from common import errors
-from filepipe.template import ROOT, TEMPLATE_PATH, Template, substitute_definition
+from filepipe.template import ROOT, TEMPLATE_PATH, Resolver, Template, substitute_definition
 from filepipe.workflow import DefinitionError, check_definition
 
 ASL_PATH = ROOT / "statemachines" / "process_upload.asl.json"
@@ -189,3 +190,74 @@ def test_no_alarm_exceeds_cloudwatchs_metric_limit(template: Template) -> None:
     for name, resource in template.resources.items():
         if resource["Type"] == "AWS::CloudWatch::Alarm":
             assert len(resource["Properties"].get("Metrics", [])) <= 10, name
+
+
+def _bucket_policies(template: Template) -> dict[str, list[dict[str, Any]]]:
+    return {
+        resource["Properties"]["Bucket"]["Ref"]: resource["Properties"]["PolicyDocument"]["Statement"]
+        for resource in template.resources.values()
+        if resource["Type"] == "AWS::S3::BucketPolicy"
+    }
+
+
+def _buckets(template: Template) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template.resources.items() if r["Type"] == "AWS::S3::Bucket"}
+
+
+def test_every_bucket_refuses_plain_http(template: Template) -> None:
+    policies = _bucket_policies(template)
+    for bucket in _buckets(template):
+        denials = [
+            statement
+            for statement in policies.get(bucket, [])
+            if statement["Effect"] == "Deny"
+            and statement["Principal"] == "*"
+            and statement["Action"] == "s3:*"
+            and statement["Condition"] == {"Bool": {"aws:SecureTransport": False}}
+        ]
+        assert len(denials) == 1, f"{bucket} accepts requests without TLS"
+        covered = denials[0]["Resource"]
+        assert {"Fn::GetAtt": [bucket, "Arn"]} in covered, bucket  # the bucket itself
+        assert {"Fn::Sub": f"${{{bucket}.Arn}}/*"} in covered, bucket  # and its objects
+
+
+def test_the_files_bucket_keeps_deleted_files(template: Template) -> None:
+    files = _buckets(template)["FilesBucket"]
+    assert files["DeletionPolicy"] == files["UpdateReplacePolicy"] == "Retain"
+    assert files["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = files["Properties"]["LifecycleConfiguration"]["Rules"]
+    kept = [rule for rule in rules if "NoncurrentVersionExpiration" in rule]
+    assert kept[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == {"Ref": "DeletedFileRetentionDays"}
+    assert not any("ExpirationInDays" in rule for rule in rules)  # current versions never expire
+
+
+def test_buckets_cloudfront_and_the_http_api_write_access_logs(template: Template) -> None:
+    buckets = _buckets(template)
+    logged = {name for name, r in buckets.items() if "LoggingConfiguration" in r["Properties"]}
+    assert logged == set(buckets) - {"AccessLogsBucket"}
+    distribution = template.resources["SiteDistribution"]["Properties"]["DistributionConfig"]
+    assert distribution["Logging"]["Bucket"] == {"Fn::GetAtt": ["AccessLogsBucket", "DomainName"]}
+    stages = [r for r in template.resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    assert stages
+    assert all("AccessLogSettings" in stage["Properties"] for stage in stages)
+
+
+def test_account_wide_names_differ_between_regions(template: Template) -> None:
+    # CloudFront access controls and CloudWatch dashboards are named once per account, whatever the region.
+    def resolved(region: str, value: Any) -> Any:
+        pseudo = {
+            "AWS::Region": region,
+            "AWS::StackName": "filepipe",
+            "AWS::AccountId": "123456789012",
+            "AWS::StackId": f"arn:aws:cloudformation:{region}:123456789012:stack/filepipe/{uuid.uuid4()}",
+            "AWS::Partition": "aws",
+        }
+        return Resolver({}, pseudo, lambda name: name, lambda name, attribute: f"{name}.{attribute}")(value)
+
+    names = [
+        template.resources["SiteOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]["Name"],
+        template.resources["OperationsDashboard"]["Properties"]["DashboardName"],
+    ]
+    for name in names:
+        assert resolved("us-east-1", name) != resolved("eu-west-1", name)
+        assert len(resolved("us-east-1", name)) <= 64
