@@ -110,7 +110,8 @@ class LocalProcess:
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
-        if not self._ready.wait(READY_TIMEOUT_SECONDS):
+        # The reader also wakes the wait when the process ends before its ready line: that is a failure too.
+        if not self._ready.wait(READY_TIMEOUT_SECONDS) or self.startup_seconds is None:
             self.kill()
             pytest.fail("filepipe local did not become ready:\n" + self.output())
         self.wall_startup_seconds = time.monotonic() - began
