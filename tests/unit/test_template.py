@@ -261,3 +261,17 @@ def test_account_wide_names_differ_between_regions(template: Template) -> None:
     for name in names:
         assert resolved("us-east-1", name) != resolved("eu-west-1", name)
         assert len(resolved("us-east-1", name)) <= 64
+
+
+def test_named_regional_resources_carry_the_stack_name(template: Template) -> None:
+    # A staging and a production stack in one account and region must not collide on a fixed name.
+    named = {
+        "AWS::Scheduler::Schedule": "Name",
+        "AWS::StepFunctions::StateMachine": "StateMachineName",
+        "AWS::Events::EventBus": "Name",
+        "AWS::Logs::LogGroup": "LogGroupName",
+    }
+    for logical, resource in template.resources.items():
+        prop = named.get(resource["Type"])
+        if prop and prop in resource["Properties"]:
+            assert "${AWS::StackName}" in json.dumps(resource["Properties"][prop]), logical
