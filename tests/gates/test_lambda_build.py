@@ -6,11 +6,12 @@ What the checks cover, and what they do not:
   Linux 2023, glibc 2.34, that architecture), and it holds exactly the packages functions/requirements.txt
   pins: no boto3 (the runtime provides it), nothing from the dev venv.
 - Importing: this machine is x86_64 and cannot load the artifact's aarch64 native code. So each handler
-  is imported by the runtime's Python version (pyenv's 3.12) in isolated mode (-I -S: no site-packages,
-  no environment variables, not even AWS_REGION) with exactly three folders on its path: the mirror
-  (the same pinned packages built for x86_64, which a test holds to the artifact's names and versions),
-  the function's artifact (the handler's code is loaded from there), and boto3 as the runtime provides
-  it. That proves the packaged code imports with only what it declares; arm64 code itself is not run.
+  is imported by the runtime's Python version (pyenv's 3.12) in isolated mode (-I -S -B: no site-packages,
+  no environment variables, not even AWS_REGION, no bytecode left in the artifact) with exactly three
+  folders on its path: the mirror (the same pinned packages built for x86_64, which a test holds to the
+  artifact's names and versions), the function's artifact (the handler's code is loaded from there), and
+  boto3 as the runtime provides it. That proves the packaged code imports with only what it declares;
+  arm64 code itself is not run.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def import_handler(function: FunctionBuild, lambda_build: LambdaBuild) -> dict[s
     """Import the handler the way the module docstring describes; raises with the output on failure."""
     path = [str(function.mirror), str(function.artifact), str(lambda_build.runtime_sdk)]
     result = run(
-        [str(lambda_build.python), "-I", "-S", "-c", PROBE, json.dumps(path), function.handler],
+        [str(lambda_build.python), "-I", "-S", "-B", "-c", PROBE, json.dumps(path), function.handler],
         timeout=120,
         env={},
     )
