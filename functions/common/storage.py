@@ -10,7 +10,9 @@ from typing import IO, Any, cast
 from common.aws import THROTTLING_CODES, error_code
 from common.errors import ServiceThrottled, SourceChanged, SourceMissing
 
-_MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
+# S3 answers these only to a caller that may also s3:ListBucket the bucket; anyone else gets a 403 for a
+# missing object, which stays an error here: a refusal must never pass for "not there".
+MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
 # The largest source S3's CopyObject takes in one request; above it a copy goes part by part.
 MAX_SINGLE_COPY_BYTES = 5 * 1024**3
 
@@ -141,7 +143,7 @@ class ObjectStore:
 
     def _translate(self, error: Exception, bucket: str, key: str) -> Exception:
         code = error_code(error)
-        if code in _MISSING_CODES:
+        if code in MISSING_CODES:
             return SourceMissing(f"s3://{bucket}/{key} does not exist (any more)")
         if code in THROTTLING_CODES:
             return ServiceThrottled(f"S3 throttled requests for s3://{bucket}/{key}")
