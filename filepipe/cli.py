@@ -1,4 +1,5 @@
-"""The `filepipe` command: `local` runs the whole stack on this machine, `outbox` shows the emails it sent."""
+"""The `filepipe` command: `local` runs the whole stack on this machine, `outbox` shows the emails it sent,
+`ses` takes the operator's SES steps."""
 
 from __future__ import annotations
 
@@ -72,6 +73,16 @@ def _add_local(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="NAME=VALUE",
         help="template parameter override (repeatable)",
     )
+    parser.add_argument(
+        "--verify-email",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help=(
+            "verify this SES identity at start, as clicking SES's link does on AWS (repeatable): the "
+            "SenderEmail parameter's address, and recipients as in the SES sandbox; nothing else is verified"
+        ),
+    )
     parser.add_argument("--no-clamd", action="store_true", help="do not start clamd (scans then fail closed)")
     parser.add_argument(
         "--max-workers",
@@ -100,6 +111,7 @@ def _run_local(args: argparse.Namespace) -> int:
         state_dir=args.state_dir.resolve(),
         cache_dir=args.cache_dir.resolve(),
         parameters=dict(args.parameter),
+        verified_emails=tuple(args.verify_email),
         clamd=not args.no_clamd,
         max_workers_per_function=args.max_workers,
     )
@@ -192,7 +204,74 @@ def _run_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Subcommand] = [_add_local, _add_outbox, ops_commands.register]
+# ------------------------------------------------------------------ filepipe ses
+def _add_ses(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("ses", help="the operator's SES steps: verify identities, check a deploy")
+    steps = parser.add_subparsers(dest="ses_command", required=True)
+    verify = steps.add_parser(
+        "verify",
+        help="verify SES identities on the running local stack (what SES's emailed link does on AWS)",
+    )
+    verify.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    verify.add_argument("--endpoint", help="AWS endpoint of `filepipe local` (default: the running one)")
+    verify.add_argument("--state-dir", type=Path, help="state directory of `filepipe local`")
+    verify.set_defaults(run=_run_ses_verify)
+    status = steps.add_parser(
+        "status",
+        help="after a deploy: the stack's email sender, whether it is verified, and what the sandbox means",
+    )
+    status.add_argument("--stack", required=True, help="the deployed stack's name")
+    status.add_argument("--region", help="its region (default: the AWS CLI's)")
+    status.set_defaults(run=_run_ses_status)
+
+
+def _run_ses_verify(args: argparse.Namespace) -> int:
+    endpoint = local_endpoint(args.endpoint, args.state_dir)
+    if endpoint is None:
+        print(
+            "filepipe ses verify: `filepipe local` is not running (start it with `make local`)",
+            file=sys.stderr,
+        )
+        return 1
+    import boto3
+
+    from filepipe.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, read_state
+    from filepipe.ses import verify
+
+    state = read_state(args.state_dir) or {}
+    ses = boto3.client(
+        "ses",
+        endpoint_url=endpoint,
+        region_name=str(state.get("region") or "us-east-1"),
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
+    try:
+        verify(ses, args.addresses)
+    except Exception as error:
+        print(f"filepipe ses verify: {endpoint}: {error}", file=sys.stderr)
+        return 1
+    print(f"verified on {endpoint}: {', '.join(args.addresses)}")
+    return 0
+
+
+def _run_ses_status(args: argparse.Namespace) -> int:
+    import boto3
+
+    from filepipe.ses import email_setup_notes
+
+    session = boto3.session.Session(region_name=args.region)
+    try:
+        lines = email_setup_notes(session.client, args.stack, session.region_name or "us-east-1")
+    except Exception as error:
+        # Notes only: a deploy that worked is not failed for them.
+        print(f"filepipe ses status: cannot read the email set-up of {args.stack}: {error}", file=sys.stderr)
+        return 0
+    print("\n".join(lines))
+    return 0
+
+
+SUBCOMMANDS: list[Subcommand] = [_add_local, _add_outbox, _add_ses, ops_commands.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,6 +57,8 @@ class LocalOptions:
     # The transformed template and parsed state machines, keyed by their sources: shared by every run.
     cache_dir: Path = ROOT / ".filepipe" / "cache"
     parameters: dict[str, str] = field(default_factory=dict)
+    # SES identities verified at start, as the operator does by clicking SES's link; nothing else is.
+    verified_emails: tuple[str, ...] = ()
     clamd: bool = True
     # More busy instances of a function than cores only add memory and context switches.
     max_workers_per_function: int = max(2, os.cpu_count() or 2)
@@ -313,10 +315,10 @@ class LocalRuntime:
         self._stoppers.append(scheduler.stop)
 
     def _prepare_accounts(self) -> None:
-        """Verify the sender identity SES needs and create the confirmed demo user."""
-        sender = self.stack.parameters.get("SenderEmail")
-        if sender:
-            self.client("ses").verify_email_identity(EmailAddress=sender)
+        """Verify the SES identities the operator named (the template's sender is not verified for them,
+        as AWS does not verify it) and create the confirmed demo user."""
+        for address in self.options.verified_emails:
+            self.client("ses").verify_email_identity(EmailAddress=address)
         pool_id = self._user_pool_id()
         if pool_id:
             cognito = self.client("cognito-idp")
@@ -485,6 +487,14 @@ class LocalRuntime:
             "invocations": self.runner.invocation_counts() if self.runner else {},
         }
 
+    def _email_note(self) -> str:
+        sender = self.stack.parameters.get("SenderEmail")
+        if not sender:
+            return "off (no SenderEmail parameter); owners learn outcomes from the web UI and FileProcessed"
+        if sender in self.options.verified_emails:
+            return f"from {sender} (verified); `filepipe outbox` shows what was sent"
+        return f"from {sender}, NOT verified: SES refuses to send until `filepipe ses verify {sender}`"
+
     def banner(self) -> str:
         lines = [
             f"filepipe local is ready ({self.startup_seconds:.2f} s)",
@@ -494,6 +504,7 @@ class LocalRuntime:
             f"  demo login:   {DEMO_EMAIL} / {DEMO_PASSWORD}",
             f"  console:      {self.console_url}  (operators; the token is in the address)",
             f"  clamd:        {self.clamd_note}",
+            f"  email:        {self._email_note()}",
         ]
         if self.stack.warnings:
             lines.append("  not emulated locally (the template declares them; nothing else changes):")

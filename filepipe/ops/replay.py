@@ -11,7 +11,7 @@ from typing import Any
 
 from common.aws import error_code
 from common.errors import SourceMissing
-from common.model import FileRef, Status
+from common.model import Channel, FileRef, Status
 from common.records import FileRecords
 from common.storage import ObjectStore
 from filepipe.ops.audit import AuditLog
@@ -290,7 +290,11 @@ class Replayer:
             self._audit.record("leave-message", "unreplayable", reason=outcome.detail, **audit_target)
             return
         status = Status(record["status"])
-        if status.is_final:
+        # A final file whose FileProcessed event was never published: its run failed in the notify step
+        # (before notifications stopped failing runs), so the owner was never told. A new run of the same
+        # input finds the file final and goes straight to the notify step.
+        owner_told = FileRecords.was_notified(record, ref, Channel.EVENT)
+        if status.is_final and owner_told:
             outcome.action = Action.ALREADY_DONE
             outcome.detail = f"file is {status.value}"
             self._delete(held, outcome, options, audit_target)
@@ -303,13 +307,15 @@ class Replayer:
             self._audit.record("leave-message", "in-progress", executionName=in_flight[-1], **audit_target)
             return
         try:
-            self._store.head(ref.bucket, ref.key, ref.version)
+            if not status.is_final:  # a run with only the owner left to tell does not read the upload
+                self._store.head(ref.bucket, ref.key, ref.version)
         except SourceMissing:
             outcome.detail = (
                 f"the upload is gone from the ingest bucket (s3://{ref.bucket}/{ref.key} {ref.version})"
             )
             self._audit.record("leave-message", "unreplayable", reason=outcome.detail, **audit_target)
             return
+        why = f"file is {status.value}" + (" but its owner was never told" if status.is_final else "")
 
         if self._redrive(request, outcome, options, audit_target):
             replayed[ref.file_id] = outcome.execution or ""
@@ -320,7 +326,7 @@ class Replayer:
         outcome.action = Action.START
         outcome.execution = name
         if options.dry_run:
-            outcome.detail = f"file is {status.value}: would start {name} with the original input"
+            outcome.detail = f"{why}: would start {name} with the original input"
             self._audit.record("start-execution", "dry-run", executionName=name, **audit_target)
             replayed[ref.file_id] = name
             return
@@ -333,7 +339,7 @@ class Replayer:
             self._audit.record("start-execution", "unconfirmed", executionName=name, **audit_target)
             return
         outcome.execution_arn = arn
-        outcome.detail = f"file was {status.value}: started {name}"
+        outcome.detail = f"{why}: started {name}"
         self._audit.record(
             "start-execution", "accepted", executionName=name, executionArn=arn, **audit_target
         )

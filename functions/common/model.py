@@ -33,6 +33,13 @@ class Status(StrEnum):
         return self in {Status.READY, Status.REJECTED, Status.QUARANTINED}
 
 
+class Channel(StrEnum):
+    """How the owner hears of an outcome; each is sent, and remembered as sent, on its own."""
+
+    EMAIL = "email"
+    EVENT = "event"
+
+
 def new_file_id() -> str:
     """A ULID: unique, URL-safe and sorted by creation time, so listings come newest first."""
     return str(ULID())

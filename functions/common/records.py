@@ -12,11 +12,13 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from common.aws import THROTTLING_CODES, error_code
 from common.errors import AlreadyProcessed, FileDeleted, ServiceThrottled, StaleWrite
-from common.model import FileRef, Status
+from common.model import Channel, FileRef, Status
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _FINAL = [s.value for s in Status if s.is_final]
+# Per channel, the record attribute holding "{object version}:{status}" of the message last sent.
+_NOTIFIED = {Channel.EMAIL: "notifiedEmail", Channel.EVENT: "notifiedEvent"}
 
 
 def now_iso() -> str:
@@ -191,18 +193,22 @@ class FileRecords:
                 raise FileDeleted(f"file {ref.file_id} was deleted while it was processed") from error
             raise StaleWrite(f"file {ref.file_id}: a newer version or another outcome is recorded") from error
 
-    def claim_notification(self, ref: FileRef, status: Status) -> bool:
-        """True once per (object version, status): duplicates and replays send no second message."""
-        marker = self._notification_marker(ref, status)
+    def claim_notification(self, ref: FileRef, status: Status, channel: Channel) -> bool:
+        """True once per (object version, status, channel): duplicates and replays send no second message.
+
+        For a channel that must not repeat (email): claim, then send; a send that may have happened keeps
+        its claim, so a crash between the two loses one email rather than sending two.
+        """
         try:
             self._call(
                 "update_item",
                 Key=self.key(ref.owner_id, ref.file_id),
-                UpdateExpression="SET notified = :marker",
+                UpdateExpression="SET #notified = :marker",
                 ConditionExpression=(
-                    "attribute_exists(pk) AND (attribute_not_exists(notified) OR notified <> :marker)"
+                    "attribute_exists(pk) AND (attribute_not_exists(#notified) OR #notified <> :marker)"
                 ),
-                ExpressionAttributeValues=to_item({":marker": marker}),
+                ExpressionAttributeNames={"#notified": _NOTIFIED[channel]},
+                ExpressionAttributeValues=to_item({":marker": self._notification_marker(ref, status)}),
             )
         except Exception as error:
             if self._is_condition_failure(error):
@@ -210,19 +216,41 @@ class FileRecords:
             raise
         return True
 
-    def release_notification(self, ref: FileRef, status: Status) -> None:
-        """Undo a claim whose message could not be sent, so a retry sends it."""
+    def release_notification(self, ref: FileRef, status: Status, channel: Channel) -> None:
+        """Undo a claim whose message was certainly not sent, so a retry sends it."""
         try:
             self._call(
                 "update_item",
                 Key=self.key(ref.owner_id, ref.file_id),
-                UpdateExpression="REMOVE notified",
-                ConditionExpression="notified = :marker",
+                UpdateExpression="REMOVE #notified",
+                ConditionExpression="#notified = :marker",
+                ExpressionAttributeNames={"#notified": _NOTIFIED[channel]},
                 ExpressionAttributeValues=to_item({":marker": self._notification_marker(ref, status)}),
             )
         except Exception as error:
             if not self._is_condition_failure(error):
                 raise
+
+    def mark_notified(self, ref: FileRef, status: Status, channel: Channel) -> None:
+        """Remember a sent message, for a channel that may repeat but must not lose one (send, then mark)."""
+        try:
+            self._call(
+                "update_item",
+                Key=self.key(ref.owner_id, ref.file_id),
+                UpdateExpression="SET #notified = :marker",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#notified": _NOTIFIED[channel]},
+                ExpressionAttributeValues=to_item({":marker": self._notification_marker(ref, status)}),
+            )
+        except Exception as error:
+            if not self._is_condition_failure(error):
+                raise  # a record deleted meanwhile has nobody left to tell
+
+    @classmethod
+    def was_notified(cls, record: Mapping[str, Any], ref: FileRef, channel: Channel) -> bool:
+        """Whether ``record`` (as read) remembers ``channel`` sent for this version and its current status."""
+        marker = cls._notification_marker(ref, Status(record["status"]))
+        return record.get(_NOTIFIED[channel]) == marker
 
     @staticmethod
     def _notification_marker(ref: FileRef, status: Status) -> str:

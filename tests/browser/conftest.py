@@ -25,7 +25,7 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.local.conftest import LocalProcess
+from tests.local.conftest import DEMO_EMAIL_ARGS, LocalProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 BROWSER_DIR = Path(__file__).resolve().parent
@@ -84,7 +84,7 @@ def demo_login(runtime: LocalProcess) -> tuple[str, str]:
 @pytest.fixture(scope="package")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
     """`filepipe local` on free ports, stopped like Ctrl-C does (killed if that hangs) whatever happens."""
-    running = LocalProcess(tmp_path_factory.mktemp("filepipe-browser"))
+    running = LocalProcess(tmp_path_factory.mktemp("filepipe-browser"), DEMO_EMAIL_ARGS)
     try:
         yield running
     finally:

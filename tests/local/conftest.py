@@ -17,7 +17,16 @@ from pathlib import Path
 import pytest
 import requests
 
+from filepipe.local.server import DEMO_EMAIL
+
 READY_TIMEOUT_SECONDS = 90.0
+# The demo's email as `make local` sets it up: a sender, and the operator's SES step for it and (the SES
+# sandbox asks for it) the demo user's address. The runtime verifies nothing on its own, as AWS does not.
+DEMO_SENDER = "filepipe@example.com"
+DEMO_EMAIL_ARGS = [
+    *("--parameter", f"SenderEmail={DEMO_SENDER}"),
+    *("--verify-email", DEMO_SENDER, "--verify-email", DEMO_EMAIL),
+]
 _READY = re.compile(r"^filepipe local is ready \((?P<seconds>[\d.]+) s\)")
 
 
@@ -153,7 +162,7 @@ class LocalProcess:
 
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
-    running = LocalProcess(tmp_path_factory.mktemp("filepipe-local"))
+    running = LocalProcess(tmp_path_factory.mktemp("filepipe-local"), DEMO_EMAIL_ARGS)
     yield running
     if running.process.poll() is None and running.interrupt(timeout=10) is None:
         running.kill()

@@ -26,7 +26,7 @@ from filepipe.local.server import DEMO_EMAIL, DEMO_PASSWORD, STATE_FILE
 from filepipe.local.web import SiteApp
 from filepipe.ops.target import FAILED_QUEUE, START_QUEUE, Target
 from tests import images
-from tests.local.conftest import LocalProcess
+from tests.local.conftest import DEMO_EMAIL_ARGS, LocalProcess
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TOKEN = "t" * 32
@@ -84,7 +84,9 @@ class ScannerOutage:
 
 def start_stack_without_scanner(state_dir: Path, outage: ScannerOutage) -> LocalProcess:
     # The runtime's own clamd stays off: the stack's ClamdAddress parameter points at the outage.
-    return LocalProcess(state_dir, ["--no-clamd", "--parameter", f"ClamdAddress={outage.address}"])
+    return LocalProcess(
+        state_dir, ["--no-clamd", "--parameter", f"ClamdAddress={outage.address}", *DEMO_EMAIL_ARGS]
+    )
 
 
 def stop_stack(running: LocalProcess) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 
 import pytest
 
 from filepipe.clamd import LocalClamd
 from tests.stack import StackFactory
-from tests.workflow.harness import Pipeline, install_router
+from tests.workflow.harness import SENDER, Pipeline, install_router
 
 PipelineFactory = Callable[..., Pipeline]
 
@@ -28,6 +29,7 @@ def make_pipeline(make_stack: StackFactory, clamd: LocalClamd) -> Iterator[Pipel
 
     def factory(**parameters: str) -> Pipeline:
         parameters.setdefault("ClamdAddress", clamd.address)
+        parameters.setdefault("SenderEmail", SENDER)
         stack = make_stack(**parameters)
         router, uninstall = install_router(stack)
         uninstallers.append(uninstall)
@@ -42,3 +44,13 @@ def make_pipeline(make_stack: StackFactory, clamd: LocalClamd) -> Iterator[Pipel
 @pytest.fixture
 def pipeline(make_pipeline: PipelineFactory) -> Pipeline:
     return make_pipeline()
+
+
+@pytest.fixture
+def retry_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits moto's interpreter takes between a state's retries, recorded instead of slept."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    waits: list[float] = []
+    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=waits.append))
+    return waits

@@ -337,14 +337,6 @@ def test_an_unexpected_error_in_a_step_records_failed_and_fails_the_run(
     assert bool(pipeline.keys(pipeline.quarantine)) == (original == "quarantine")
 
 
-def test_a_failed_notification_fails_the_run_and_keeps_the_outcome(pipeline: Pipeline) -> None:
-    pipeline.router.replace("NotifyFunction", _crash_when())
-    ref, execution = pipeline.process(images.jpeg((100, 100)))
-
-    assert execution["status"] == "FAILED"
-    assert pipeline.record(ref)["status"] == "READY"  # the file is fine; only the message is owed
-
-
 def test_when_recording_the_failure_fails_the_run_still_fails(pipeline: Pipeline) -> None:
     pipeline.router.replace("PromoteFunction", _crash_when())
     pipeline.router.replace("RecordFunction", _crash_when("FAILED"))

@@ -6,6 +6,7 @@ import io
 import json
 import re
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from common.model import FileRef
-from filepipe.clamd import LocalClamd
+from filepipe.clamd import LocalClamd, eicar_bytes
 from filepipe.lambdas import InvokeResult
 from filepipe.ops.audit import AuditLog
 from filepipe.ops.cli import main
@@ -538,3 +539,75 @@ def test_no_redrive_for_a_run_that_reached_the_fail_state_nor_on_the_local_runti
     assert real_history.redriven == redrivable.redriven == []
     for ref in (at_fail_state, stopped_in_task):
         assert pipeline.wait(f"{ref.file_id}-replay-1")["status"] == "SUCCEEDED"
+
+
+# ------------------------------------------------------------------------------------------------- owner told
+@pytest.mark.parametrize("upload", ["jpeg", "eicar"], ids=["ready", "quarantined"])
+def test_a_final_file_whose_owner_was_never_told_gets_a_run_that_only_notifies(
+    pipeline: Pipeline, upload: str
+) -> None:
+    """A failure message of a run that failed in the notify step (as runs did before a notification could
+    no longer fail one): the file is final, the owner was never told, so replay starts a run to tell them."""
+    pipeline.router.replace("NotifyFunction", lambda spec, event: crash())
+    data = {"jpeg": _jpeg(), "eicar": eicar_bytes()}[upload]
+    ref, execution = pipeline.process(data)
+    final = {"jpeg": "READY", "eicar": "QUARANTINED"}[upload]
+    assert pipeline.record(ref)["status"] == final
+    pipeline.publish_status_change({**execution, "status": "FAILED", "error": "RuntimeError"})
+    pipeline.router.replace("NotifyFunction", lambda spec, event: None)  # the notify step works again
+    watch = pipeline.watch_file_processed()
+
+    [outcome] = _replayer(pipeline).run(_options(wait=30))
+
+    assert (outcome.action, outcome.execution, outcome.result) == (
+        Action.START,
+        f"{ref.file_id}-replay-1",
+        "SUCCEEDED",
+    )
+    assert outcome.deleted
+    assert f"{final} but its owner was never told" in outcome.detail
+    assert len(pipeline.sent_emails()) == 1
+    assert [event["status"] for event in pipeline.file_processed(watch)] == [final]
+    assert pipeline.router.calls["ValidateFunction"] == 1  # nothing but the notification ran again
+    assert pipeline.record(ref)["status"] == final
+
+    # Another copy of the same failure message: the owner was told, so it just goes.
+    pipeline.publish_status_change({**execution, "status": "FAILED", "error": "RuntimeError"})
+    [again] = _replayer(pipeline).run(_options())
+    assert (again.action, again.deleted) == (Action.ALREADY_DONE, True)
+    assert len(pipeline.sent_emails()) == 1
+
+
+# ---------------------------------------------------------------------------------------------- timeouts
+def test_a_run_that_times_out_lands_in_the_dlq_and_replay_finishes_the_file(pipeline: Pipeline) -> None:
+    """The definition's TimeoutSeconds (shortened here to one second) ends a stuck run as TIMED_OUT."""
+    definition = pipeline.sfn.describe_state_machine(stateMachineArn=pipeline.state_machine)["definition"]
+    pipeline.sfn.update_state_machine(
+        stateMachineArn=pipeline.state_machine,
+        definition=json.dumps({**json.loads(definition), "TimeoutSeconds": 1}),
+    )
+    stuck = threading.Event()
+
+    def hang_once(spec: Any, event: dict[str, Any]) -> InvokeResult | None:
+        if not stuck.is_set():
+            stuck.wait(30)  # until the test has seen the run time out
+            return crash("RuntimeError", "gave up")
+        return None
+
+    pipeline.router.replace("ValidateFunction", hang_once)
+    ref, execution = pipeline.process(_jpeg())
+    stuck.set()
+
+    assert execution["status"] == "TIMED_OUT"
+    assert pipeline.record(ref)["status"] == "PROCESSING"  # no step recorded an outcome
+    pipeline.publish_status_change(execution)
+    [message] = [json.loads(body) for body in _visible_bodies(pipeline, "FailedExecutionsQueue")]
+    assert (message["name"], message["status"]) == (ref.file_id, "TIMED_OUT")
+
+    pipeline.sfn.update_state_machine(stateMachineArn=pipeline.state_machine, definition=definition)
+    [outcome] = _replayer(pipeline).run(_options(wait=60))
+
+    assert (outcome.action, outcome.result, outcome.deleted) == (Action.START, "SUCCEEDED", True)
+    assert pipeline.record(ref)["status"] == "READY"
+    assert len(pipeline.sent_emails()) == 1
+    assert _queue_size(pipeline, "FailedExecutionsQueue") == 0
