@@ -3,25 +3,39 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# checkov and the SAM CLI pin packages that the dev venv pins otherwise: each runs from a venv of its own.
+TOOLS := $(VENV)/tools
+TOOL_STAMPS := $(TOOLS)/checkov/.installed $(TOOLS)/sam/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := clamav clamav-daemon chromium
 PORT ?= 8000
 
 STACK ?= filepipe
-SENDER_EMAIL ?= filepipe@example.com
+# Who emails owners their outcomes on AWS; empty: no email (the web UI and FileProcessed events still tell).
+SENDER_EMAIL ?=
+# The local demo's sender (nothing leaves the machine: `filepipe outbox` shows the mail).
+LOCAL_SENDER ?= filepipe@example.com
 # sam builds python3.12 functions with a 3.12 interpreter first on PATH (pyenv's, when present).
 PY312_BIN := $(shell pyenv prefix 3.12.1 2>/dev/null | sed 's|$$|/bin|' || dirname "$$(command -v python3.12)")
 
-.PHONY: install system-packages local test lint typecheck unit bench deploy test-aws clean
+.PHONY: install system-packages local test lint typecheck unit build-check bench deploy test-aws clean
 
-install: $(STAMP)
+install: $(STAMP) $(TOOL_STAMPS)
 
-$(STAMP): pyproject.toml $(wildcard tests/browser/package-lock.json)
+$(STAMP): pyproject.toml functions/requirements.txt filepipe/requirements.txt gates/package-lock.json \
+  $(wildcard tests/browser/package-lock.json)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	cd tests/browser && npm ci --silent --no-audit --no-fund
+	cd gates && npm ci --silent --no-audit --no-fund
 	touch $(STAMP)
+
+$(TOOLS)/%/.installed: gates/requirements/%.txt | $(STAMP)
+	rm -rf $(TOOLS)/$*
+	$(BIN)/python -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install --quiet -r $<
+	touch $@
 
 # Debian packages the product and its tests use: clamd for scanning, chromium for browser tests.
 system-packages:
@@ -31,13 +45,19 @@ system-packages:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+# SES sends only from verified identities, and in its sandbox only to verified ones: the operator's step,
+# done here in the open as on AWS (where it is a click on SES's link), for the sender and the demo user.
 local: install system-packages
-	$(BIN)/filepipe local --port $(PORT)
+	$(BIN)/filepipe local --port $(PORT) --parameter SenderEmail=$(LOCAL_SENDER) \
+	  --verify-email $(LOCAL_SENDER) --verify-email demo@example.com
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/actionlint
+	$(BIN)/python -m gates.template_scan
+	$(BIN)/python -m gates.asl
 
 typecheck: install
 	$(BIN)/mypy
@@ -45,20 +65,28 @@ typecheck: install
 unit: install
 	$(BIN)/pytest tests/unit tests/workflow
 
-test: install system-packages lint typecheck
-	$(BIN)/pytest
+# `sam build` of every function for arm64 (all but layers that need Amazon Linux); tests check the artifact.
+build-check: install
+	$(BIN)/python -m gates.lambda_build
+
+# The journey runs against filepipe local here, whatever FILEPIPE_TEST_STACK the shell exports.
+test: install system-packages lint typecheck build-check
+	env -u FILEPIPE_TEST_STACK $(BIN)/pytest
 
 bench: install system-packages
 	$(BIN)/python -m filepipe.bench
 
 # Deploy to the AWS account of the current credentials, then publish the web UI with its config.json.
 # The ClamAV layer is built from Amazon Linux packages: run on Amazon Linux 2023 or add --use-container.
+# PipelineConcurrency comes from the account's unreserved Lambda concurrency (0 where none can be spared).
 deploy: install
-	$(BIN)/python -m pip install --quiet -e ".[deploy]"
-	PATH="$(PY312_BIN):$$PATH" $(BIN)/sam build $(SAM_BUILD_FLAGS)
-	$(BIN)/sam deploy --stack-name $(STACK) --resolve-s3 --no-fail-on-empty-changeset \
-	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --parameter-overrides SenderEmail=$(SENDER_EMAIL)
+	PATH="$(PY312_BIN):$$PATH" $(TOOLS)/sam/bin/sam build $(SAM_BUILD_FLAGS)
+	concurrency=$$($(BIN)/python -m filepipe.concurrency --stack $(STACK)) && \
+	$(TOOLS)/sam/bin/sam deploy --stack-name $(STACK) --resolve-s3 --no-fail-on-empty-changeset \
+	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+	  --parameter-overrides 'SenderEmail="$(SENDER_EMAIL)"' "PipelineConcurrency=$$concurrency"
 	$(BIN)/python -m filepipe.site --stack $(STACK)
+	$(BIN)/filepipe ses status --stack $(STACK)
 
 # The black-box journey against the deployed stack $(STACK), with the caller's credentials and region
 # (AWS_REGION or AWS_DEFAULT_REGION); `make test` runs the same test against `filepipe local`.
@@ -67,4 +95,4 @@ test-aws: install
 	FILEPIPE_TEST_STACK=$(STACK) $(BIN)/pytest tests/journey
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules gates/node_modules build

@@ -429,10 +429,20 @@ class Provisioner:
         }
 
     def _bucket_policy(self, logical: str, props: _Properties) -> tuple[str, dict[str, Any]]:
-        self._clients("s3").put_bucket_policy(
-            Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"])
+        document = dict(props["PolicyDocument"])
+        # moto ignores conditions, so a conditional Deny (TLS only, say) would refuse every request
+        # locally; such statements stay out of moto rather than be applied unconditionally.
+        document["Statement"] = [
+            statement
+            for statement in document["Statement"]
+            if not (statement.get("Effect") == "Deny" and "Condition" in statement)
+        ]
+        if document["Statement"]:
+            self._clients("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(document))
+        self.warn(
+            "bucket policies are stored but not enforced locally (conditional denials not even stored)",
+            logical,
         )
-        self.warn("bucket policies are stored but not enforced locally", logical)
         return props["Bucket"], {}
 
     # ------------------------------------------------------------ DynamoDB

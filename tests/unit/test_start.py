@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from filepipe.lambdas import invoke_in_process
+from filepipe.template import Template
 from start.logic import start_request
 from tests.stack import StackFixture
 
@@ -159,3 +160,13 @@ def test_a_duplicate_event_is_ignored_and_a_failed_start_fails_only_its_message(
     stack.use_functions("StartFunction")
     again = invoke_in_process(function, _sqs_event(json.dumps(valid), json.dumps(valid)))
     assert json.loads(again.payload) == {"batchItemFailures": []}
+
+
+def test_the_start_queue_feeds_a_bounded_number_of_batches_at_once(template: Template) -> None:
+    mappings = [
+        resource["Properties"]
+        for resource in template.of_type("AWS::Lambda::EventSourceMapping").values()
+        if resource["Properties"]["FunctionName"] == {"Ref": "StartFunction"}
+    ]
+    assert len(mappings) == 1
+    assert 2 <= mappings[0]["ScalingConfig"]["MaximumConcurrency"] <= 1000  # what SQS mappings accept

@@ -19,22 +19,27 @@ from common.records import FileRecords, now_iso
 from filepipe.lambdas import InvokeResult, invoke_in_process
 from filepipe.local.events import execution_status_event, target_input
 from filepipe.provision import FunctionSpec, Stack
+from filepipe.ses import verify
+from tests.iam import RolePolicy, acting_as, roles_of
 from tests.stack import REGION, StackFixture
 
 Replacement = Callable[[FunctionSpec, dict[str, Any]], InvokeResult | None]
 OWNER = "0f6c5e2a-7b1d-4c55-9d0e-2d7a1c9b8e41"
 OWNER_EMAIL = "owner@example.com"
+SENDER = "filepipe@example.com"
 
 
 class LambdaRouter:
     """A botocore before-send hook answering lambda.Invoke from moto's interpreter.
 
     Faults can be injected per function: a service error before the handler runs (what Lambda
-    itself answers when throttled), or a replacement result for payloads that match.
+    itself answers when throttled), or a replacement result for payloads that match. Each function's
+    S3 calls are answered as AWS answers its role (tests/iam.py).
     """
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, roles: dict[str, RolePolicy]) -> None:
         self._stack = stack
+        self._roles = roles
         self.calls: Counter[str] = Counter()
         self.events: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._service_errors: dict[str, list[tuple[int, str]]] = defaultdict(list)
@@ -64,11 +69,12 @@ class LambdaRouter:
                 "x-amzn-RequestId": str(uuid.uuid4()),
             }
             return AWSResponse(url, status, headers, MockRawResponse(body))
-        result = None
-        if spec.logical_id in self._replacements:
-            result = self._replacements[spec.logical_id](spec, event)
-        if result is None:
-            result = invoke_in_process(spec, event)
+        with acting_as(self._roles[spec.logical_id]):
+            result = None
+            if spec.logical_id in self._replacements:
+                result = self._replacements[spec.logical_id](spec, event)
+            if result is None:
+                result = invoke_in_process(spec, event)
         headers = {
             "Content-Type": "application/json",
             "X-Amz-Executed-Version": "$LATEST",
@@ -111,7 +117,10 @@ class Pipeline:
         self.quarantine = stack.physical("QuarantineBucket")
         self.state_machine = stack.physical("ProcessUploadStateMachine")
         sender = stack.stack.parameters["SenderEmail"]
-        stack.client("ses").verify_email_identity(EmailAddress=sender)
+        if sender:
+            # The operator's SES step (on AWS, a click on SES's link): the sender and, as the SES sandbox
+            # requires, the recipient.
+            verify(stack.client("ses"), [sender, OWNER_EMAIL])
 
     def upload(self, data: bytes, name: str = "photo.jpg", declared_type: str = "image/jpeg") -> FileRef:
         """Create the UPLOADING record like POST /uploads does, then put the object like the browser."""
@@ -238,6 +247,35 @@ class Pipeline:
                 queue = self.sqs.get_queue_url(QueueName=target["Arn"].split(":")[-1])["QueueUrl"]
                 self.sqs.send_message(QueueUrl=queue, MessageBody=body)
 
+    def watch_file_processed(self) -> str:
+        """A queue that gets every FileProcessed event from here on (a rule on the stack's bus, as a
+        consumer of the bus would add); read it with ``file_processed``."""
+        bus = self.stack.physical("FilepipeEventBus")
+        events = self.stack.client("events")
+        queue_url = self.sqs.create_queue(QueueName="file-processed-watch")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(
+            Name="file-processed-watch",
+            EventBusName=bus,
+            EventPattern=json.dumps({"detail-type": ["FileProcessed"]}),
+        )
+        events.put_targets(
+            Rule="file-processed-watch", EventBusName=bus, Targets=[{"Id": "watch", "Arn": arn}]
+        )
+        return str(queue_url)
+
+    def file_processed(self, queue_url: str) -> list[dict[str, Any]]:
+        """The FileProcessed events' details delivered to a ``watch_file_processed`` queue so far."""
+        details: list[dict[str, Any]] = []
+        for _ in range(20):
+            batch = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            if not batch.get("Messages"):
+                break
+            details.extend(json.loads(m["Body"])["detail"] for m in batch["Messages"])
+        return details
+
     def dlq_messages(self) -> list[dict[str, Any]]:
         url = self.stack.physical("FailedExecutionsQueue")
         batch = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
@@ -246,7 +284,7 @@ class Pipeline:
 
 def install_router(stack: StackFixture) -> tuple[LambdaRouter, Callable[[], None]]:
     """Register the router on the default session, whose clients moto's interpreter uses."""
-    router = LambdaRouter(stack.stack)
+    router = LambdaRouter(stack.stack, roles_of(stack))
     events = boto3._get_default_session().events
     events.register_first("before-send.lambda.Invoke", router, unique_id="filepipe-lambda-router")
 

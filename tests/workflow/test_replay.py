@@ -580,11 +580,11 @@ def test_a_final_file_whose_owner_was_never_told_gets_a_run_that_only_notifies(
 
 # ---------------------------------------------------------------------------------------------- timeouts
 def test_a_run_that_times_out_lands_in_the_dlq_and_replay_finishes_the_file(pipeline: Pipeline) -> None:
-    """The definition's TimeoutSeconds (shortened here to one second) ends a stuck run as TIMED_OUT."""
+    """The definition's TimeoutSeconds (shortened here to a few seconds) ends a stuck run as TIMED_OUT."""
     definition = pipeline.sfn.describe_state_machine(stateMachineArn=pipeline.state_machine)["definition"]
     pipeline.sfn.update_state_machine(
         stateMachineArn=pipeline.state_machine,
-        definition=json.dumps({**json.loads(definition), "TimeoutSeconds": 1}),
+        definition=json.dumps({**json.loads(definition), "TimeoutSeconds": 5}),
     )
     stuck = threading.Event()
 
@@ -599,7 +599,8 @@ def test_a_run_that_times_out_lands_in_the_dlq_and_replay_finishes_the_file(pipe
     stuck.set()
 
     assert execution["status"] == "TIMED_OUT"
-    assert pipeline.record(ref)["status"] == "PROCESSING"  # no step recorded an outcome
+    # No step recorded an outcome (on a busy machine the limit can pass before "Mark processing" ends).
+    assert pipeline.record(ref)["status"] in {"UPLOADING", "PROCESSING"}
     pipeline.publish_status_change(execution)
     [message] = [json.loads(body) for body in _visible_bodies(pipeline, "FailedExecutionsQueue")]
     assert (message["name"], message["status"]) == (ref.file_id, "TIMED_OUT")
