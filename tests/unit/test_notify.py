@@ -276,3 +276,28 @@ def test_the_handler_counts_each_channel_not_delivered(stack: StackFixture) -> N
     assert [(m["channel"], m["step"], m["NotificationsFailed"]) for m in metrics] == [
         ("email", "notify", [1.0])
     ]
+
+
+def test_the_missed_notifications_alarm_watches_the_metrics_the_step_emits(
+    template: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from notify.handler import count_failure
+
+    environment = template.resources["NotifyFunction"]["Properties"]["Environment"]["Variables"]
+    service = environment["POWERTOOLS_SERVICE_NAME"]
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", service)
+    emitted = set()
+    for channel in Channel:
+        out = io.StringIO()
+        with redirect_stdout(out):
+            count_failure(Delivery(channel, Result.REFUSED, "refused (test)"))
+        [record] = [json.loads(line) for line in out.getvalue().splitlines() if '"_aws"' in line]
+        [directive] = record["_aws"]["CloudWatchMetrics"]
+        [names] = directive["Dimensions"]
+        emitted.add((directive["Namespace"], frozenset((name, record[name]) for name in names)))
+    alarm = template.resources["NotificationsFailedAlarm"]["Properties"]
+    watched = {
+        (metric["Namespace"], frozenset((d["Name"], d["Value"]) for d in metric["Dimensions"]))
+        for metric in (q["MetricStat"]["Metric"] for q in alarm["Metrics"] if "MetricStat" in q)
+    }
+    assert watched == emitted
