@@ -19,13 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from filepipe.local.packages import LAMBDA_RUNTIME_SDK
 from gates import BUILD_DIR, GATES_DIR, ROOT, GateError, run, tool
 
 BUILD_ROOT = BUILD_DIR / "lambda"
@@ -37,8 +37,8 @@ MIRRORS = BUILD_ROOT / "mirror"
 RUNTIME_SDK = BUILD_ROOT / "runtime-sdk"
 STAMPS = BUILD_ROOT / "stamps"
 FUNCTION_REQUIREMENTS = ROOT / "functions" / "requirements.txt"
-# The runtime's SDK: the version the dev venv tests against (Lambda's own varies by region and date).
-RUNTIME_SDK_PACKAGES = (f"boto3=={version('boto3')}",)
+# The runtime's SDK: the one the local runtime gives functions too (pinned in one place).
+RUNTIME_SDK_PACKAGES = LAMBDA_RUNTIME_SDK
 _EXCLUDED_FROM_HASH = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 
 
