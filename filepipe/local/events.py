@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -208,6 +209,9 @@ def execution_status_event(
 # ------------------------------------------------------------------ delivery with retries and DLQ
 Sender = Callable[[Mapping[str, Any], str], None]
 DeadLetterSender = Callable[[str, str, dict[str, str]], None]
+# Enters a delivery as the principal AWS delivers it as (filepipe.local.iam.deliveries), or raises the
+# TargetError of a delivery IAM refuses.
+Acting = Callable[["RuleTarget"], AbstractContextManager[None]]
 
 
 @dataclass(frozen=True)
@@ -262,9 +266,11 @@ class EventDelivery:
         retry_cap_seconds: float = 60.0,
         workers: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        acting: Acting | None = None,
     ) -> None:
         self._senders = dict(senders)
         self._dead_letter = dead_letter
+        self._acting: Acting = acting or (lambda delivery: nullcontext())
         self._retry_base = retry_base_seconds
         self._retry_cap = retry_cap_seconds
         self._clock = clock
@@ -351,7 +357,8 @@ class EventDelivery:
                     retryable=False,
                 )
             payload = target_input(delivery.target, attempt.event, delivery.rule_arn, delivery.rule_name)
-            sender(delivery.target, payload)
+            with self._acting(delivery):
+                sender(delivery.target, payload)
             return
         except TargetError as error:
             failure = error
@@ -402,7 +409,11 @@ class EventDelivery:
         if exhausted:
             attributes["EXHAUSTED_RETRY_CONDITION"] = exhausted
         try:
-            self._dead_letter(delivery.dead_letter_arn, json.dumps(attempt.event), attributes)
+            # EventBridge writes to the DLQ as it delivers: the queue's policy must let it in too.
+            with self._acting(
+                RuleTarget(delivery.rule_name, delivery.rule_arn, {"Arn": delivery.dead_letter_arn})
+            ):
+                self._dead_letter(delivery.dead_letter_arn, json.dumps(attempt.event), attributes)
         except Exception:
             log.exception(
                 "event %s could not be written to its DLQ %s",

@@ -107,8 +107,8 @@ def test_writes_outside_the_granted_resource_and_any_denied_action_are_refused(s
 
 def test_a_call_the_check_cannot_judge_is_refused_and_presigning_is_left_alone(s3: Any) -> None:
     reader = _as(s3, READ)
-    with pytest.raises(ValueError, match="GetBucketTagging"):
-        reader.get_bucket_tagging(Bucket=BUCKET)
+    with pytest.raises(ValueError, match="GetBucketAccelerateConfiguration"):
+        reader.get_bucket_accelerate_configuration(Bucket=BUCKET)
     # A presigned URL is authorised when it is used, by whoever signed it; signing sends nothing.
     assert "other/key" in reader.generate_presigned_url(
         "get_object", Params={"Bucket": BUCKET, "Key": "other/key"}

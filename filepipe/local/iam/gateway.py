@@ -1,0 +1,52 @@
+"""API Gateway's invocations of an HTTP API's functions, decided on each function's own policy.
+
+API Gateway invokes a route's function as ``apigateway.amazonaws.com`` with the route's execute-api ARN
+as aws:SourceArn; without an ``AWS::Lambda::Permission`` that lets it, the API answers 500 and logs
+"Invalid permissions on Lambda function".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from filepipe.lambdas import InvokeResult
+from filepipe.local.iam.enforcer import Enforcer
+
+log = logging.getLogger("filepipe.local.iam")
+
+Invoke = Callable[[str, bytes], InvokeResult]
+_REFUSED = InvokeResult(b'{"message": "Internal Server Error"}', "Unhandled")
+
+
+def source_arn(account: str, region: str, event: dict[str, Any]) -> str:
+    """The execute-api ARN API Gateway invokes with: api/stage/METHOD/path."""
+    context = event.get("requestContext") or {}
+    method = (context.get("http") or {}).get("method") or context.get("httpMethod") or ""
+    path = event.get("rawPath") or event.get("path") or "/"
+    stage = context.get("stage") or "$default"
+    return f"arn:aws:execute-api:{region}:{account}:{context.get('apiId', '')}/{stage}/{method}{path}"
+
+
+def authorized(invoke: Invoke, enforcer: Enforcer, region: str) -> Invoke:
+    """``invoke`` behind API Gateway's permission check."""
+    from filepipe.local.iam.sessions import api_invoke_allowed
+
+    def call(function_arn: str, payload: bytes) -> InvokeResult:
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            event = {}
+        arn = source_arn(enforcer.account, region, event if isinstance(event, dict) else {})
+        refusal = api_invoke_allowed(enforcer, function_arn, arn, region)
+        if refusal is not None:
+            log.error(
+                "Execution failed due to configuration error: Invalid permissions on Lambda function (%s)",
+                refusal,
+            )
+            return _REFUSED
+        return invoke(function_arn, payload)
+
+    return call

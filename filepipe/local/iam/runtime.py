@@ -1,0 +1,40 @@
+"""IAM for `filepipe local`: the enforcer and the sessions of functions, the state machine and deliveries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from filepipe.local.iam.deliveries import Deliveries
+from filepipe.local.iam.enforcer import Enforcer, enabled
+from filepipe.local.iam.gateway import Invoke, authorized
+from filepipe.local.iam.sessions import FunctionCredentials, StateMachineInvokes
+
+
+@dataclass(frozen=True)
+class RuntimeIam:
+    """What the runtime wires in: the gate of its endpoint and who each service acts as."""
+
+    enforcer: Enforcer
+    function_credentials: FunctionCredentials
+    state_machine: StateMachineInvokes
+    deliveries: Deliveries
+    region: str
+
+    def api_invoke(self, invoke: Invoke) -> Invoke:
+        return authorized(invoke, self.enforcer, self.region)
+
+
+def runtime_iam(account: str, region: str, role_of: Callable[[Any], str]) -> RuntimeIam | None:
+    """The runtime's IAM, or None when FILEPIPE_LOCAL_IAM=off (for measuring its cost only)."""
+    if not enabled():
+        return None
+    enforcer = Enforcer(account, region)
+    return RuntimeIam(
+        enforcer=enforcer,
+        function_credentials=FunctionCredentials(enforcer, role_of),
+        state_machine=StateMachineInvokes(enforcer),
+        deliveries=Deliveries(enforcer),
+        region=region,
+    )

@@ -1,0 +1,102 @@
+"""The sessions services open with the template's roles: functions, the state machine, schedules, rules.
+
+Lambda gives each function credentials of its execution role (the session is named after the function);
+Step Functions invokes tasks as the state machine's role; Scheduler and EventBridge targets with a
+RoleArn act as that role; a target without one (an SQS queue, a Lambda function) is delivered to by the
+service itself, which the target's own policy must let in.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from filepipe.local.iam.calls import Call
+from filepipe.local.iam.enforcer import Enforcer, Refused
+from filepipe.local.iam.identities import Credentials
+from filepipe.local.iam.principals import Principal, service
+from filepipe.local.iam.services.awslambda import function_name, invoke_access
+
+RoleOf = Callable[[Any], str]
+
+
+class FunctionCredentials:
+    """Credentials of each function's execution role, issued once per function (as a sandbox keeps them)."""
+
+    def __init__(self, enforcer: Enforcer, role_of: RoleOf) -> None:
+        self._enforcer = enforcer
+        self._role_of = role_of
+        self._issued: dict[str, Credentials] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, spec: Any) -> tuple[str, str, str]:
+        with self._lock:
+            issued = self._issued.get(spec.logical_id)
+        if issued is None:
+            issued = self._enforcer.identities.issue(self._role_of(spec), spec.name)
+            with self._lock:
+                self._issued[spec.logical_id] = issued
+        return issued.access_key_id, issued.secret_access_key, issued.session_token
+
+
+def _invoke_call(enforcer: Enforcer, region: str) -> Call:
+    path = "/2015-03-31/functions/function/invocations"
+    return Call("lambda", "Invoke", {}, enforcer.account, region, path=path, protocol="rest-json")
+
+
+def role_session_principal(enforcer: Enforcer, role_arn: str, session: str) -> Principal:
+    return enforcer.identities.session(role_arn, session)
+
+
+class StateMachineInvokes:
+    """lambda:InvokeFunction of a task, decided for the state machine's role before the runner runs it.
+
+    A refusal is the ClientError the SDK raises for Lambda's 403, so moto's interpreter fails the task
+    with ``Lambda.AccessDeniedException`` and Lambda's message, as Step Functions does.
+    """
+
+    def __init__(self, enforcer: Enforcer) -> None:
+        self._enforcer = enforcer
+        self._sessions: dict[str, str] = {}
+
+    def __call__(self, role_arn: str | None, function: str, region: str) -> None:
+        if not role_arn:
+            return
+        session = self._sessions.setdefault(role_arn, uuid.uuid4().hex)
+        principal = self._enforcer.identities.session(role_arn, session)
+        access = invoke_access(region, self._enforcer.account, function)
+        try:
+            self._enforcer.require(principal, _invoke_call(self._enforcer, region), access)
+        except Refused as refused:
+            raise ClientError(
+                {
+                    "Error": {"Code": "AccessDeniedException", "Message": refused.text},
+                    "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": str(uuid.uuid4())},
+                },
+                "Invoke",
+            ) from None
+
+    def credentials(self, role_arn: str) -> Credentials:
+        """Credentials of the state machine's role, for the interpreter's SDK tasks."""
+        return self._enforcer.identities.issue(
+            role_arn, self._sessions.setdefault(role_arn, uuid.uuid4().hex)
+        )
+
+
+def api_gateway_principal(enforcer: Enforcer, source_arn: str) -> Principal:
+    return service("apigateway.amazonaws.com", enforcer.account, source_arn)
+
+
+def api_invoke_allowed(enforcer: Enforcer, function_arn: str, source_arn: str, region: str) -> str | None:
+    """None when API Gateway may invoke the function for this route; else why not (the function's policy)."""
+    principal = api_gateway_principal(enforcer, source_arn)
+    access = invoke_access(region, enforcer.account, function_name(function_arn))
+    try:
+        enforcer.require(principal, _invoke_call(enforcer, region), access)
+    except Refused as refused:
+        return refused.text
+    return None
