@@ -28,7 +28,7 @@ import common.aws
 from common.storage import MISSING_CODES
 from filepipe.local.iam import policy as iam_policy
 from filepipe.local.iam.calls import UnknownOperation
-from filepipe.local.iam.services.s3 import S3Rules, bucket_arn
+from filepipe.local.iam.services.s3 import S3Rules
 from tests.stack import StackFixture
 
 _CHECK = "filepipe-iam-check"
@@ -85,7 +85,9 @@ def roles_of(stack: StackFixture) -> dict[str, RolePolicy]:
 
 
 def _can_list(role: RolePolicy, bucket: str) -> bool:
-    return role.allows("s3:ListBucket", bucket_arn(bucket))
+    # The runtime's rule: a listing of the bucket without any request context (no s3:prefix).
+    listing = _S3.needs("ListObjectsV2", {"Bucket": bucket}).accesses[0]
+    return role.allows(listing.action, listing.resource, listing.context)
 
 
 def _refusal(operation: str, reason: str) -> dict[str, Any]:

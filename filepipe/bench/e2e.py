@@ -58,6 +58,10 @@ IDLE_SAMPLE_SECONDS = 2.0
 SEQUENTIAL_POLL_SECONDS = 0.1
 CONCURRENT_POLL_SECONDS = 1.0  # the web UI's pace while a file is pending (FAST_POLL_MS in files.js)
 _READY = re.compile(r"^filepipe local is ready \((?P<seconds>[\d.]+) s\)")
+# The enforcement cost: the same batch with IAM evaluated and without, in the same run.
+COST_UPLOADERS = 4
+COST_UPLOADS = 24
+IAM_COST_TARGET = 0.10
 
 
 def sample_jpeg(target_bytes: int) -> bytes:
@@ -177,7 +181,7 @@ class _Runtime:
             self.process.wait()
 
 
-def _start(state_dir: Path) -> _Runtime:
+def _start(state_dir: Path, environment: dict[str, str] | None = None) -> _Runtime:
     web, api, aws = _free_ports(3)
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [
@@ -188,7 +192,7 @@ def _start(state_dir: Path) -> _Runtime:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(environment or {})},
     )
     ready = threading.Event()
     found: dict[str, float] = {}
@@ -345,6 +349,58 @@ def _cheapest_invocation_cpu(runtime: _Runtime) -> float:
     )
 
 
+def _cpu_per_file(state_dir: Path, photo: bytes, environment: dict[str, str]) -> float:
+    """CPU seconds per file (runtime, functions, clamd) of a runtime started with ``environment``.
+
+    The same warm-up and the same concurrent batch for every runtime measured, so two runs compare.
+    """
+    from filepipe.local.server import DEMO_EMAIL, DEMO_PASSWORD
+
+    runtime = _start(state_dir, environment)
+    try:
+        client = BrowserClient(runtime.web_url)
+        client.sign_in(DEMO_EMAIL, DEMO_PASSWORD)
+        for _ in range(WARM_UP_UPLOADS):
+            _one_upload(client, photo, SEQUENTIAL_POLL_SECONDS)
+        uploaders = []
+        for _ in range(COST_UPLOADERS):
+            uploader = BrowserClient(runtime.web_url)
+            uploader.id_token = client.id_token
+            uploaders.append(uploader)
+        before = sum(runtime.cpu_seconds().values())
+        with ThreadPoolExecutor(max_workers=COST_UPLOADERS) as pool:
+            per_uploader = COST_UPLOADS // COST_UPLOADERS
+
+            def upload_several(uploader: BrowserClient) -> int:
+                for _ in range(per_uploader):
+                    _one_upload(uploader, photo, CONCURRENT_POLL_SECONDS)
+                return per_uploader
+
+            futures = [pool.submit(upload_several, uploader) for uploader in uploaders]
+            files = sum(future.result() for future in futures)
+        return (sum(runtime.cpu_seconds().values()) - before) / files
+    finally:
+        runtime.stop()
+
+
+def _enforcement_cost(photo: bytes, workdir: Path) -> Row:
+    """What evaluating IAM on every request adds to a file's CPU, measured in this run, off then on."""
+    from filepipe.local.iam.enforcer import SWITCH_VARIABLE
+
+    with tempfile.TemporaryDirectory(prefix="e2e-iam-", dir=workdir) as state:
+        off = _cpu_per_file(Path(state) / "off", photo, {SWITCH_VARIABLE: "off"})
+        on = _cpu_per_file(Path(state) / "on", photo, {SWITCH_VARIABLE: "on"})
+    return Row(
+        "e2e",
+        f"CPU per file, IAM evaluated on every request, {COST_UPLOADS} x {len(photo) / 2**20:.1f} MB JPEG",
+        f"{on:.3f} s",
+        f"{off:.3f} s (FILEPIPE_LOCAL_IAM=off)",
+        f"{on / off:.2f}x",
+        f"<= {1 + IAM_COST_TARGET:.2f}x",
+        on <= off * (1 + IAM_COST_TARGET),
+    )
+
+
 @section("e2e", "filepipe local end to end: 5 MB JPEG upload-to-READY latency, throughput, memory")
 def run(context: BenchContext) -> list[Row]:
     from filepipe.local.server import DEMO_EMAIL, DEMO_PASSWORD
@@ -397,6 +453,7 @@ def run(context: BenchContext) -> list[Row]:
         finally:
             runtime.stop()
 
+    enforcement = _enforcement_cost(photo, context.workdir)
     native = _native_reference(photo, context.workdir)
     median = statistics.median(latencies)
     p95 = _percentile(latencies, 0.95)
@@ -472,4 +529,5 @@ def run(context: BenchContext) -> list[Row]:
             )
             for part in ("runtime", "functions", "clamd")
         ),
+        enforcement,
     ]

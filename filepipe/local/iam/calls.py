@@ -18,9 +18,8 @@ class UnknownOperation(LookupError):
 class Access:
     """One action on one resource, with the request's service-specific condition keys.
 
-    ``policy`` finds the resource's own policy when the decision needs it (not before: most requests
-    are decided by an identity policy's Allow... but a Deny there must still be seen, so it is always
-    read); ``policy_required`` marks resources whose policy must allow (KMS keys, role trust policies).
+    ``policy`` finds the resource's own policy (read at decision time: it may change while the runtime
+    runs); ``policy_required`` marks resources whose policy must allow (KMS keys, role trust policies).
     """
 
     action: str

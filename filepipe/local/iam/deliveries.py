@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from filepipe.local.events import RuleTarget, TargetError
-from filepipe.local.iam import resource_policies
 from filepipe.local.iam.acting import acting_as
-from filepipe.local.iam.calls import Access, Call
 from filepipe.local.iam.enforcer import Enforcer, Refused
 from filepipe.local.iam.principals import Principal, service
-from filepipe.local.iam.services.awslambda import invoke_access
+from filepipe.local.iam.services.awslambda import invoke_access, invoke_call
+from filepipe.local.iam.sessions import assume_refusal
 
 
 class Deliveries:
@@ -37,19 +36,10 @@ class Deliveries:
         role_arn = delivery.target.get("RoleArn")
         if not role_arn:
             return itself
+        refusal = assume_refusal(enforcer, str(role_arn), name, delivery.rule_arn)
+        if refusal is not None:
+            raise TargetError("AccessDeniedException", refusal, retryable=False)
         role_arn = str(role_arn)
-        account = enforcer.account
-        assume = Access(
-            "sts:AssumeRole",
-            role_arn,
-            policy=lambda: resource_policies.role_trust(account, role_arn),
-            policy_required=True,
-        )
-        call = Call("sts", "AssumeRole", {"RoleArn": role_arn}, account, enforcer.region, protocol="query")
-        try:
-            enforcer.require(itself, call, assume)
-        except Refused as refused:
-            raise TargetError("AccessDeniedException", refused.text, retryable=False) from None
         session = self._sessions.setdefault(role_arn, uuid.uuid4().hex)
         return enforcer.identities.session(role_arn, session)
 
@@ -60,15 +50,7 @@ class Deliveries:
         principal = self.principal(delivery)
         if delivery.service == "lambda":
             region = delivery.arn.split(":")[3] or self._enforcer.region
-            call = Call(
-                "lambda",
-                "Invoke",
-                {},
-                self._enforcer.account,
-                region,
-                path="/2015-03-31/functions/function/invocations",
-                protocol="rest-json",
-            )
+            call = invoke_call(self._enforcer.account, region)
             try:
                 self._enforcer.require(
                     principal, call, invoke_access(region, self._enforcer.account, delivery.arn)

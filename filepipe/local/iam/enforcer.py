@@ -26,6 +26,18 @@ SWITCH_VARIABLE = "FILEPIPE_LOCAL_IAM"
 Response = refusals.Response
 
 
+_clock: tuple[int, str, str] = (0, "0", "")
+
+
+def _now() -> tuple[str, str]:
+    """aws:EpochTime and aws:CurrentTime, formatted once a second."""
+    global _clock
+    second = int(time.time())
+    if _clock[0] != second:
+        _clock = (second, str(second), datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _clock[1], _clock[2]
+
+
 def enabled(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get(SWITCH_VARIABLE, "on").strip().lower() not in ("off", "0", "false", "no")
 
@@ -145,12 +157,12 @@ class Enforcer:
         aws:SecureTransport is true: every request the runtime answers stands for one that is HTTPS on
         AWS (SDK endpoints and presigned URLs are https there); the endpoint is plain HTTP on loopback only.
         """
-        now = time.time()
+        epoch, current = _now()
         context: dict[str, ContextValue] = {
             **principal.context,
             "aws:securetransport": "true",
-            "aws:currenttime": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "aws:epochtime": str(int(now)),
+            "aws:currenttime": current,
+            "aws:epochtime": epoch,
             "aws:requestedregion": region,
             "aws:sourceip": str((environ or {}).get("REMOTE_ADDR") or "127.0.0.1"),
             "aws:viaawsservice": "false",

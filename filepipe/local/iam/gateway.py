@@ -13,7 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from filepipe.lambdas import InvokeResult
-from filepipe.local.iam.enforcer import Enforcer
+from filepipe.local.iam.enforcer import Enforcer, Refused
+from filepipe.local.iam.principals import service
+from filepipe.local.iam.services.awslambda import function_name, invoke_access, invoke_call
 
 log = logging.getLogger("filepipe.local.iam")
 
@@ -30,9 +32,19 @@ def source_arn(account: str, region: str, event: dict[str, Any]) -> str:
     return f"arn:aws:execute-api:{region}:{account}:{context.get('apiId', '')}/{stage}/{method}{path}"
 
 
+def refusal(enforcer: Enforcer, function_arn: str, source: str, region: str) -> str | None:
+    """None when API Gateway may invoke the function for this route; else why not (the function's policy)."""
+    principal = service("apigateway.amazonaws.com", enforcer.account, source)
+    access = invoke_access(region, enforcer.account, function_name(function_arn))
+    try:
+        enforcer.require(principal, invoke_call(enforcer.account, region), access)
+    except Refused as refused:
+        return refused.text
+    return None
+
+
 def authorized(invoke: Invoke, enforcer: Enforcer, region: str) -> Invoke:
     """``invoke`` behind API Gateway's permission check."""
-    from filepipe.local.iam.sessions import api_invoke_allowed
 
     def call(function_arn: str, payload: bytes) -> InvokeResult:
         try:
@@ -40,11 +52,11 @@ def authorized(invoke: Invoke, enforcer: Enforcer, region: str) -> Invoke:
         except ValueError:
             event = {}
         arn = source_arn(enforcer.account, region, event if isinstance(event, dict) else {})
-        refusal = api_invoke_allowed(enforcer, function_arn, arn, region)
-        if refusal is not None:
+        refused = refusal(enforcer, function_arn, arn, region)
+        if refused is not None:
             log.error(
                 "Execution failed due to configuration error: Invalid permissions on Lambda function (%s)",
-                refusal,
+                refused,
             )
             return _REFUSED
         return invoke(function_arn, payload)

@@ -20,6 +20,7 @@ from filepipe.local.iam.principals import Principal, role_session, user
 
 # Lambda's and the other services' sessions last as long as a role allows: 12 hours.
 SESSION_SECONDS = 12 * 3600
+_UNSEEN: Any = object()  # an access key not looked up yet (None: looked up, the administrator's)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,3 @@ class Identities:
         if session_policy:
             limits.append(policy.parse(session_policy))
         return tuple(limits)
-
-
-_UNSEEN: Any = object()

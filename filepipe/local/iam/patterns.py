@@ -57,6 +57,19 @@ def matches(
     return re.fullmatch(regex, value, re.DOTALL | (re.IGNORECASE if ignore_case else 0)) is not None
 
 
+@lru_cache(maxsize=16384)
+def _arn_pattern(pattern: str) -> re.Pattern[str] | None:
+    """One regex for an ARN pattern: wildcards stay within their part, except in the resource part."""
+    parts = pattern.split(":", 5)
+    if len(parts) != 6:
+        return None
+    within = [
+        "".join("[^:]*" if char == "*" else "[^:]" if char == "?" else re.escape(char) for char in part)
+        for part in parts[:5]
+    ]
+    return re.compile(":".join([*within, _translate(parts[5])]), re.DOTALL)
+
+
 def arn_matches(pattern: str, value: str, context: Mapping[str, ContextValue] | None = None) -> bool:
     """ARN matching as IAM does it: each of the six colon-separated parts is matched on its own.
 
@@ -65,8 +78,13 @@ def arn_matches(pattern: str, value: str, context: Mapping[str, ContextValue] | 
     """
     if pattern == "*":
         return True
-    wanted = pattern.split(":", 5)
-    actual = value.split(":", 5)
-    if len(wanted) != 6 or len(actual) != 6:
+    if "${" in pattern:
+        wanted = pattern.split(":", 5)
+        actual = value.split(":", 5)
+        if len(wanted) != 6 or len(actual) != 6:
+            return matches(pattern, value, context)
+        return all(matches(part, text, context) for part, text in zip(wanted, actual, strict=True))
+    compiled = _arn_pattern(pattern)
+    if compiled is None:
         return matches(pattern, value, context)
-    return all(matches(part, text, context) for part, text in zip(wanted, actual, strict=True))
+    return compiled.fullmatch(value) is not None

@@ -147,7 +147,7 @@ class Policy:
     def verdict(
         self, action: str, resource: str, context: Mapping[str, ContextValue], caller: Caller | None = None
     ) -> Verdict:
-        denies = allows = delegates = False
+        allows = delegates = False
         for statement in self.statements:
             if not statement.covers(action, resource, context):
                 continue
@@ -160,7 +160,7 @@ class Policy:
                 allows = True
             else:
                 delegates = True
-        return Verdict(denies, allows, delegates) if allows or delegates else _NOTHING
+        return Verdict(False, allows, delegates) if allows or delegates else _NOTHING
 
     def allows(self, action: str, resource: str, context: Mapping[str, ContextValue] | None = None) -> bool:
         """Identity-policy reading: some Allow covers the request and no Deny does."""

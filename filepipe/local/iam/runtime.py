@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,10 @@ class RuntimeIam:
     state_machine: StateMachineInvokes
     deliveries: Deliveries
     region: str
+
+    def check_roles(self, functions: Mapping[str, Any]) -> None:
+        """Refuse the deployment where a service could not assume the role it is given."""
+        self.function_credentials.check(functions)
 
     def api_invoke(self, invoke: Invoke) -> Invoke:
         return authorized(invoke, self.enforcer, self.region)

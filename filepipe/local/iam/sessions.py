@@ -10,18 +10,38 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from filepipe.local.iam.calls import Call
+from filepipe.local.iam import resource_policies
+from filepipe.local.iam.calls import Access, Call
 from filepipe.local.iam.enforcer import Enforcer, Refused
 from filepipe.local.iam.identities import Credentials
-from filepipe.local.iam.principals import Principal, service
-from filepipe.local.iam.services.awslambda import function_name, invoke_access
+from filepipe.local.iam.principals import service
+from filepipe.local.iam.services.awslambda import invoke_access, invoke_call
 
 RoleOf = Callable[[Any], str]
+
+
+def assume_refusal(
+    enforcer: Enforcer, role_arn: str, service_name: str, source_arn: str | None = None
+) -> str | None:
+    """None when ``service_name`` (acting for ``source_arn``) may assume the role per its trust policy."""
+    account = enforcer.account
+    access = Access(
+        "sts:AssumeRole",
+        role_arn,
+        policy=lambda: resource_policies.role_trust(account, role_arn),
+        policy_required=True,
+    )
+    call = Call("sts", "AssumeRole", {"RoleArn": role_arn}, account, enforcer.region, protocol="query")
+    try:
+        enforcer.require(service(service_name, account, source_arn), call, access)
+    except Refused as refused:
+        return refused.text
+    return None
 
 
 class FunctionCredentials:
@@ -33,6 +53,19 @@ class FunctionCredentials:
         self._issued: dict[str, Credentials] = {}
         self._lock = threading.Lock()
 
+    def check(self, functions: Mapping[str, Any]) -> None:
+        """Stop the deployment where Lambda would: a function whose role Lambda may not assume.
+
+        CreateFunction answers InvalidParameterValueException "The role defined for the function cannot
+        be assumed by Lambda." (CloudFormation then rolls back); moto only checks that the role exists.
+        """
+        for logical, spec in functions.items():
+            if assume_refusal(self._enforcer, self._role_of(spec), "lambda.amazonaws.com") is not None:
+                raise ValueError(
+                    f"{logical}: Lambda refuses it (InvalidParameterValueException): The role defined for "
+                    "the function cannot be assumed by Lambda."
+                )
+
     def __call__(self, spec: Any) -> tuple[str, str, str]:
         with self._lock:
             issued = self._issued.get(spec.logical_id)
@@ -41,15 +74,6 @@ class FunctionCredentials:
             with self._lock:
                 self._issued[spec.logical_id] = issued
         return issued.access_key_id, issued.secret_access_key, issued.session_token
-
-
-def _invoke_call(enforcer: Enforcer, region: str) -> Call:
-    path = "/2015-03-31/functions/function/invocations"
-    return Call("lambda", "Invoke", {}, enforcer.account, region, path=path, protocol="rest-json")
-
-
-def role_session_principal(enforcer: Enforcer, role_arn: str, session: str) -> Principal:
-    return enforcer.identities.session(role_arn, session)
 
 
 class StateMachineInvokes:
@@ -70,7 +94,7 @@ class StateMachineInvokes:
         principal = self._enforcer.identities.session(role_arn, session)
         access = invoke_access(region, self._enforcer.account, function)
         try:
-            self._enforcer.require(principal, _invoke_call(self._enforcer, region), access)
+            self._enforcer.require(principal, invoke_call(self._enforcer.account, region), access)
         except Refused as refused:
             raise ClientError(
                 {
@@ -85,18 +109,3 @@ class StateMachineInvokes:
         return self._enforcer.identities.issue(
             role_arn, self._sessions.setdefault(role_arn, uuid.uuid4().hex)
         )
-
-
-def api_gateway_principal(enforcer: Enforcer, source_arn: str) -> Principal:
-    return service("apigateway.amazonaws.com", enforcer.account, source_arn)
-
-
-def api_invoke_allowed(enforcer: Enforcer, function_arn: str, source_arn: str, region: str) -> str | None:
-    """None when API Gateway may invoke the function for this route; else why not (the function's policy)."""
-    principal = api_gateway_principal(enforcer, source_arn)
-    access = invoke_access(region, enforcer.account, function_name(function_arn))
-    try:
-        enforcer.require(principal, _invoke_call(enforcer, region), access)
-    except Refused as refused:
-        return refused.text
-    return None

@@ -61,6 +61,12 @@ def invoke_access(region: str, account: str, name_or_arn: str, qualifier: str | 
     )
 
 
+def invoke_call(account: str, region: str) -> Call:
+    """An Invoke as the runtime makes it without a request (a task, a route, a schedule): for refusals."""
+    path = "/2015-03-31/functions/function/invocations"
+    return Call("lambda", "Invoke", {}, account, region, path=path, protocol="rest-json")
+
+
 def needs(call: Call) -> Needs:
     for method, path, operation, action in _ROUTES:
         if method != call.method:
