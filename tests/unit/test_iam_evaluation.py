@@ -264,3 +264,13 @@ def test_a_permissions_boundary_only_narrows() -> None:
 def test_a_policy_with_an_operator_iam_does_not_have_is_refused_when_read() -> None:
     with pytest.raises(UnknownConditionOperator):
         _policy({"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"StringSorta": {"k": "v"}}})
+
+
+def test_not_principal_covers_everyone_it_does_not_name() -> None:
+    bucket = _policy(
+        {"Effect": "Deny", "NotPrincipal": {"AWS": ROLE}, "Action": "s3:*", "Resource": f"{BUCKET}/*"},
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{BUCKET}/*"},
+    )
+    assert decide(_role(), "s3:GetObject", f"{BUCKET}/k", {}, bucket).allowed
+    other = role_session(ACCOUNT, f"arn:aws:iam::{ACCOUNT}:role/other", "s", _policy())
+    assert not decide(other, "s3:GetObject", f"{BUCKET}/k", {}, bucket).allowed

@@ -25,7 +25,6 @@ SWITCH_VARIABLE = "FILEPIPE_LOCAL_IAM"
 
 Response = refusals.Response
 
-
 _clock: tuple[int, str, str] = (0, "0", "")
 
 
@@ -77,7 +76,7 @@ class Enforcer:
 
     # ------------------------------------------------------------ the gate
     def check(self, environ: dict[str, Any]) -> Gate | None:
-        """Decide a request; None when nothing is evaluated (the administrator, unsigned non-S3 calls).
+        """Decide a request; None when IAM has no say (the browser's unsigned sign-in calls).
 
         Raises Refused with the service's AccessDenied when IAM would refuse it.
         """
@@ -118,7 +117,7 @@ class Enforcer:
             needs = self._s3.call_needs(call) if call.service == "s3" else rules_for(call.service)(call)
         except UnknownOperation as error:
             if principal.kind == "administrator":
-                return None  # allowed whatever it is, unless a resource policy the runtime cannot find denies
+                return None  # with no resource named, no resource policy is read that could deny it
             text = (
                 f"User: {principal.arn} is not authorized to perform: {error} (the local runtime refuses a "
                 "request whose IAM action it cannot name)"
