@@ -395,7 +395,6 @@ class ConsoleApi:
                 state_machine_arn=self._state_machine_arn,
                 queue_urls={queue: target.output(DEAD_LETTER_QUEUES[queue]) for queue in QUEUES},
                 audit=audit,
-                supports_redrive=target.supports_redrive,
             )
             outcomes = replayer.run(
                 ReplayOptions(

@@ -184,7 +184,7 @@ def _replay(args: argparse.Namespace, target: Target) -> int:
         wait=args.wait,
         receive_wait_seconds=args.receive_wait
         if args.receive_wait is not None
-        else (1 if target.supports_redrive else 0),
+        else target.receive_wait_seconds,
     )
     with ExitStack() as stack:
         stream: TextIO = (
@@ -199,7 +199,6 @@ def _replay(args: argparse.Namespace, target: Target) -> int:
             state_machine_arn=target.output(STATE_MACHINE_ARN),
             queue_urls=queue_urls,
             audit=AuditLog(stream, actor),
-            supports_redrive=target.supports_redrive,
         )
         outcomes = replayer.run(options)
     print(render.replay_summary(outcomes, dry_run=args.dry_run))

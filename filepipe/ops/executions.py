@@ -210,6 +210,9 @@ def _end_of_run(
     """An Execution* event: states still open stopped here, and the run's error is theirs."""
     if event["type"] == "ExecutionStarted":
         return
+    if event["type"] == "ExecutionRedriven":  # the states left open belong to the attempt before it
+        open_rows.clear()
+        return
     for still_open in open_rows:
         still_open.ended = event["timestamp"]
     if "error" not in details and "cause" not in details:

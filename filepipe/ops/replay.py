@@ -24,9 +24,10 @@ QUEUES = (FAILED_QUEUE, START_QUEUE)
 # SQS answers at most 10 messages per call; 100 calls bound one run to 1,000 messages.
 MAX_RECEIVE_CALLS = 100
 MAX_REPLAYS_PER_FILE = 100
-# Answers meaning "this execution cannot be redriven, start a new one": RedriveExecution's own refusal,
-# an execution past its history retention, and services without the operation (moto answers that in
-# process with NotImplementedError, over HTTP with a bare 500, so the local runtime never asks).
+# Answers meaning "this execution cannot be redriven, start a new one": RedriveExecution's own refusal
+# (SUCCEEDED, past its 14 days, ...), an execution past its history retention, and endpoints without the
+# operation (stock moto answers that in process with NotImplementedError, over HTTP with a bare 500).
+# The local runtime has RedriveExecution and answers as AWS does, so replay takes the same path on both.
 NOT_REDRIVABLE_CODES = frozenset(
     {
         "ExecutionNotRedrivable",
@@ -156,7 +157,6 @@ class Replayer:
         state_machine_arn: str,
         queue_urls: dict[str, str],
         audit: AuditLog,
-        supports_redrive: bool = True,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -167,7 +167,6 @@ class Replayer:
         self._state_machine_arn = state_machine_arn
         self._queue_urls = queue_urls
         self._audit = audit
-        self._supports_redrive = supports_redrive
         self._clock = clock
         self._sleep = sleep
 
@@ -354,7 +353,7 @@ class Replayer:
         False means: start a new execution instead.
         """
         arn = request.failed_execution_arn
-        if not self._supports_redrive or arn is None:
+        if arn is None:
             return False
         stopped_in = last_state(self._sfn, arn)
         # A run that reached the workflow's Fail state already recorded FAILED; redriving would only

@@ -39,8 +39,9 @@ class Target:
     description: str
     client_factory: ClientFactory
     outputs: Mapping[str, str]
-    # moto (the local runtime) has no RedriveExecution: replays there always start a new execution.
-    supports_redrive: bool = True
+    # How long replay waits for SQS messages: long polling on AWS, so an empty answer means an empty
+    # queue; the local runtime's queues answer at once.
+    receive_wait_seconds: int = 1
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def client(self, service: str) -> Any:
@@ -156,7 +157,7 @@ def resolve_target(
     if stack_name:
         factory = client_factory or _boto3_factory(region, endpoint)
         outputs = stack_outputs(factory("cloudformation"), stack_name)
-        return Target(f"stack {stack_name}", factory, {**outputs, **overrides}, supports_redrive=True)
+        return Target(f"stack {stack_name}", factory, {**outputs, **overrides})
 
     state = read_local_state(getattr(args, "state_dir", None))
     recorded = str(state.get("awsEndpoint") or "").rstrip("/") if state else ""
@@ -164,7 +165,7 @@ def resolve_target(
         endpoint = recorded
     if endpoint is None:
         if client_factory is not None and overrides:
-            return Target("the given clients", client_factory, overrides, supports_redrive=True)
+            return Target("the given clients", client_factory, overrides)
         raise TargetError(
             "nothing to talk to: pass --stack NAME for a deployed stack, start the local runtime "
             "(`make local`), or pass --endpoint URL with --output NAME=VALUE for each stack output "
@@ -177,4 +178,4 @@ def resolve_target(
     region = region or (state.get("region") if state is not None and same_runtime else None) or DEFAULT_REGION
     credentials = _local_credentials(state if same_runtime else None)
     factory = client_factory or _boto3_factory(region, endpoint, credentials)
-    return Target(f"local runtime at {endpoint}", factory, {**outputs, **overrides}, supports_redrive=False)
+    return Target(f"local runtime at {endpoint}", factory, {**outputs, **overrides}, receive_wait_seconds=0)

@@ -63,7 +63,7 @@ def test_a_stack_target_reads_the_cloudformation_outputs() -> None:
     )
     assert cloudformation.asked == ["filepipe-prod"]
     assert target.description == "stack filepipe-prod"
-    assert target.supports_redrive
+    assert target.receive_wait_seconds == 1  # SQS long polling
     assert target.output(STATE_MACHINE_ARN) == MACHINE
     assert target.output("FailedExecutionsQueueUrl") == "https://other"  # --output wins
 
@@ -78,7 +78,7 @@ def test_the_running_local_runtime_is_the_default(tmp_path: Path) -> None:
     target = resolve_target(_args("--state-dir", str(tmp_path)), environ={})
 
     assert target.description == "local runtime at http://127.0.0.1:8002"
-    assert not target.supports_redrive  # moto has no RedriveExecution
+    assert target.receive_wait_seconds == 0  # the local runtime's queues answer at once
     assert target.output(STATE_MACHINE_ARN) == MACHINE
     sqs = target.client("sqs")
     assert sqs.meta.endpoint_url == "http://127.0.0.1:8002"

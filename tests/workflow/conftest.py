@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from filepipe.clamd import LocalClamd
+from filepipe.local.moto_hooks import install_redrive
 from tests.stack import StackFactory
 from tests.workflow.harness import SENDER, Pipeline, install_router
 
@@ -24,8 +25,11 @@ def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClamd]:
 
 @pytest.fixture
 def make_pipeline(make_stack: StackFactory, clamd: LocalClamd) -> Iterator[PipelineFactory]:
-    """A pipeline over a fresh stack; keyword arguments override template parameters."""
-    uninstallers: list[Callable[[], None]] = []
+    """A pipeline over a fresh stack; keyword arguments override template parameters.
+
+    moto gains Step Functions' RedriveExecution for the test, as the local runtime has it.
+    """
+    uninstallers: list[Callable[[], None]] = [install_redrive()]
 
     def factory(**parameters: str) -> Pipeline:
         parameters.setdefault("ClamdAddress", clamd.address)

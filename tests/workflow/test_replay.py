@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ def _audit_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def _replayer(pipeline: Pipeline, stepfunctions: Any = None, supports_redrive: bool = True) -> Replayer:
+def _replayer(pipeline: Pipeline, stepfunctions: Any = None) -> Replayer:
     return Replayer(
         stepfunctions=stepfunctions or pipeline.sfn,
         sqs=pipeline.sqs,
@@ -94,7 +95,6 @@ def _replayer(pipeline: Pipeline, stepfunctions: Any = None, supports_redrive: b
             "start": pipeline.stack.physical("StartDeadLetterQueue"),
         },
         audit=AuditLog(io.StringIO(), {"user": "tester", "principal": "test"}),
-        supports_redrive=supports_redrive,
     )
 
 
@@ -451,7 +451,7 @@ class RunningElsewhere:
 
 class Redrivable:
     """moto's client, where the failed run stopped inside a Task (timed out there, say) and redrive
-    answers as AWS would: ``accept`` it, refuse it with an error code, or (``None``) moto's own answer."""
+    answers as told: ``accept`` it, refuse it with an error code, or (``None``) moto's own answer."""
 
     def __init__(self, stepfunctions: Any, refusal: str | None, accept: bool) -> None:
         self._sfn = stepfunctions
@@ -492,7 +492,7 @@ class Redrivable:
     [
         (None, True, Action.REDRIVE),
         ("ExecutionNotRedrivable", False, Action.START),
-        (None, False, Action.START),  # moto itself: no RedriveExecution at all
+        ("UnknownOperationException", False, Action.START),  # an endpoint without RedriveExecution
     ],
     ids=["redriven", "not-redrivable", "no-redrive-operation"],
 )
@@ -518,27 +518,18 @@ def test_redrive_where_the_service_allows_it_else_a_new_run(
         assert pipeline.wait(f"{ref.file_id}-replay-1")["status"] == "SUCCEEDED"
 
 
-def test_no_redrive_for_a_run_that_reached_the_fail_state_nor_on_the_local_runtime(
-    pipeline: Pipeline,
-) -> None:
+def test_no_redrive_for_a_run_that_reached_the_fail_state(pipeline: Pipeline) -> None:
     scan = Switch(pipeline)
     at_fail_state, _ = _failed_upload(pipeline)  # moto's real history: it ended in "Processing failed"
-    stopped_in_task, _ = _failed_upload(pipeline)
     scan.on = False
     real_history = Redrivable(pipeline.sfn, None, True)
     real_history.get_execution_history = pipeline.sfn.get_execution_history  # type: ignore[method-assign]
-    redrivable = Redrivable(pipeline.sfn, None, True)
 
     [first] = _replayer(pipeline, real_history).run(_options(file_id=at_fail_state.file_id))
-    [second] = _replayer(pipeline, redrivable, supports_redrive=False).run(
-        _options(file_id=stopped_in_task.file_id)
-    )
 
     assert (first.action, first.execution) == (Action.START, f"{at_fail_state.file_id}-replay-1")
-    assert (second.action, second.execution) == (Action.START, f"{stopped_in_task.file_id}-replay-1")
-    assert real_history.redriven == redrivable.redriven == []
-    for ref in (at_fail_state, stopped_in_task):
-        assert pipeline.wait(f"{ref.file_id}-replay-1")["status"] == "SUCCEEDED"
+    assert real_history.redriven == []
+    assert pipeline.wait(f"{at_fail_state.file_id}-replay-1")["status"] == "SUCCEEDED"
 
 
 # ------------------------------------------------------------------------------------------------- owner told
@@ -580,7 +571,8 @@ def test_a_final_file_whose_owner_was_never_told_gets_a_run_that_only_notifies(
 
 # ---------------------------------------------------------------------------------------------- timeouts
 def test_a_run_that_times_out_lands_in_the_dlq_and_replay_finishes_the_file(pipeline: Pipeline) -> None:
-    """The definition's TimeoutSeconds (shortened here to a few seconds) ends a stuck run as TIMED_OUT."""
+    """The definition's TimeoutSeconds (shortened here to a few seconds) ends a stuck run as TIMED_OUT, and
+    replay redrives it."""
     definition = pipeline.sfn.describe_state_machine(stateMachineArn=pipeline.state_machine)["definition"]
     pipeline.sfn.update_state_machine(
         stateMachineArn=pipeline.state_machine,
@@ -605,10 +597,21 @@ def test_a_run_that_times_out_lands_in_the_dlq_and_replay_finishes_the_file(pipe
     [message] = [json.loads(body) for body in _visible_bodies(pipeline, "FailedExecutionsQueue")]
     assert (message["name"], message["status"]) == (ref.file_id, "TIMED_OUT")
 
+    # New runs get the whole time limit back; the redriven one keeps its own definition, as on AWS.
     pipeline.sfn.update_state_machine(stateMachineArn=pipeline.state_machine, definition=definition)
     [outcome] = _replayer(pipeline).run(_options(wait=60))
 
-    assert (outcome.action, outcome.result, outcome.deleted) == (Action.START, "SUCCEEDED", True)
+    # The redrive resumed the same run where it timed out, and its 5 s limit started again: counted from
+    # the run's start, it would have timed out at once.
+    assert (outcome.action, outcome.execution, outcome.result, outcome.deleted) == (
+        Action.REDRIVE,
+        ref.file_id,
+        "SUCCEEDED",
+        True,
+    )
+    redriven = pipeline.sfn.describe_execution(executionArn=execution["executionArn"])
+    assert redriven["redriveDate"] - redriven["startDate"] >= timedelta(seconds=5)
+    assert _execution_names(pipeline) == [ref.file_id]
     assert pipeline.record(ref)["status"] == "READY"
     assert len(pipeline.sent_emails()) == 1
     assert _queue_size(pipeline, "FailedExecutionsQueue") == 0
