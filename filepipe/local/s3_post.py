@@ -1,4 +1,8 @@
-"""S3 browser-based uploads (POST Object): the policy, signature, expiry and size checks S3 makes."""
+"""S3 browser-based uploads (POST Object): the policy, signature, expiry and size checks S3 makes.
+
+The template's buckets are new, and S3 takes only Signature Version 4 on buckets created since June 2020:
+a form signed with Signature Version 2 is refused as S3 refuses it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import hashlib
 import hmac
 import io
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -62,11 +67,12 @@ class PostForm:
 
 @dataclass(frozen=True)
 class AcceptedUpload:
-    """What S3 stores after the policy allowed the POST."""
+    """What S3 stores after the policy allowed the POST, and whose credential signed the policy."""
 
     bucket: str
     key: str
     form: PostForm
+    access_key: str = ""
 
 
 def _denied(message: str) -> S3PostError:
@@ -197,16 +203,20 @@ def _split_plain_multipart(body: bytes, boundary: bytes) -> _Parts | None:
     return fields, uploads
 
 
+# The policy's expiration: ISO 8601 in GMT ("2026-11-22T12:00:00.000Z"); S3 refuses an offset or a space.
+_EXPIRATION = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+
+
 def _parse_expiration(text: Any) -> datetime:
-    if not isinstance(text, str):
-        raise S3PostError(400, "InvalidPolicyDocument", "Invalid Policy: Invalid 'expiration' value.")
+    invalid = S3PostError(
+        400, "InvalidPolicyDocument", f"Invalid Policy: Invalid 'expiration' value: '{text}'"
+    )
+    if not isinstance(text, str) or not _EXPIRATION.fullmatch(text):
+        raise invalid
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise S3PostError(
-            400, "InvalidPolicyDocument", f"Invalid Policy: Invalid 'expiration' value: '{text}'"
-        ) from error
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=UTC)
+    except ValueError as error:  # the right shape, not a date (month 13, 30 February)
+        raise invalid from error
 
 
 def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
@@ -216,7 +226,27 @@ def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
-def _check_signature(fields: Mapping[str, str], policy_b64: str, secret_for: SecretLookup) -> None:
+def _check_credential_scope(credential: str, region: str | None) -> None:
+    """The scope must name the bucket's region and S3, as S3 answers a form whose scope does not."""
+    _access_key, _date, scope_region, service, _terminal = credential.split("/")
+    if region is not None and scope_region != region:
+        error = _invalid_argument(
+            f"the region '{scope_region}' is wrong; expecting '{region}'", "X-Amz-Credential", credential
+        )
+        error.details["Region"] = region
+        raise error
+    if service != "s3":
+        raise _invalid_argument(
+            f'incorrect service "{service}". This endpoint belongs to "s3".',
+            "X-Amz-Credential",
+            credential,
+        )
+
+
+def _check_signature(
+    fields: Mapping[str, str], policy_b64: str, secret_for: SecretLookup, region: str | None
+) -> str:
+    """Check the form's SigV4 signature of the policy; the access key that made it."""
     if "x-amz-signature" in fields or "x-amz-credential" in fields:
         algorithm = fields.get("x-amz-algorithm", "")
         if algorithm != "AWS4-HMAC-SHA256":
@@ -236,23 +266,24 @@ def _check_signature(fields: Mapping[str, str], policy_b64: str, secret_for: Sec
             raise _invalid_argument(
                 "Error parsing the X-Amz-Credential parameter", "x-amz-credential", credential
             )
-        access_key, date, region, service, _ = parts
+        _check_credential_scope(credential, region)
+        access_key, date, scope_region, service, _ = parts
         if not fields["x-amz-date"].startswith(date):
             raise _invalid_argument(
                 "Invalid credential date. Date is not the same as X-Amz-Date.", "x-amz-credential", credential
             )
         secret = _known_secret(secret_for, access_key)
         expected = hmac.new(
-            _signing_key(secret, date, region, service), policy_b64.encode(), hashlib.sha256
+            _signing_key(secret, date, scope_region, service), policy_b64.encode(), hashlib.sha256
         ).hexdigest()
         provided = fields["x-amz-signature"]
     elif "signature" in fields or "awsaccesskeyid" in fields:
-        access_key = fields.get("awsaccesskeyid", "")
-        secret = _known_secret(secret_for, access_key)
-        expected = base64.b64encode(
-            hmac.new(secret.encode(), policy_b64.encode(), hashlib.sha1).digest()
-        ).decode()
-        provided = fields.get("signature", "")
+        # Signature Version 2: new buckets (every bucket of the template) do not take it.
+        raise S3PostError(
+            400,
+            "InvalidRequest",
+            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+        )
     else:
         raise _invalid_argument(
             "Bucket POST must contain a field named 'x-amz-signature'.  If it is specified, "
@@ -266,6 +297,7 @@ def _check_signature(fields: Mapping[str, str], policy_b64: str, secret_for: Sec
             "The request signature we calculated does not match the signature you provided. "
             "Check your key and signing method.",
         )
+    return access_key
 
 
 def _condition_text(condition: Any) -> str:
@@ -364,9 +396,16 @@ def _check_conditions(conditions: list[Any], bucket: str, form: PostForm) -> Non
 
 
 def check_post(
-    bucket: str, form: PostForm, secret_for: SecretLookup, now: datetime | None = None
+    bucket: str,
+    form: PostForm,
+    secret_for: SecretLookup,
+    now: datetime | None = None,
+    region: str | None = None,
 ) -> AcceptedUpload:
-    """Accept the upload as S3 would, or raise the S3PostError S3 answers with."""
+    """Accept the upload as S3 would, or raise the S3PostError S3 answers with.
+
+    ``region`` is the bucket's: the credential's scope must name it (None skips that check).
+    """
     fields = form.fields
     if "key" not in fields:
         raise _invalid_argument(
@@ -378,22 +417,44 @@ def check_post(
     if policy_b64 is None:
         # Without a policy the request is anonymous; the buckets here never allow anonymous writes.
         raise _denied("Access Denied")
-    _check_signature(fields, policy_b64, secret_for)
+    access_key = _check_signature(fields, policy_b64, secret_for, region)
     try:
         policy = json.loads(base64.b64decode(policy_b64, validate=True))
     except (binascii.Error, ValueError) as error:
         raise S3PostError(400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON.") from error
-    if not isinstance(policy, dict) or "conditions" not in policy or "expiration" not in policy:
-        raise S3PostError(
-            400, "InvalidPolicyDocument", "Invalid Policy: Policy missing expiration or conditions."
-        )
+    if not isinstance(policy, dict):
+        raise S3PostError(400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON.")
+    for required in ("expiration", "conditions"):
+        if required not in policy:
+            raise S3PostError(400, "InvalidPolicyDocument", f"Invalid Policy: Policy missing {required}.")
     if _parse_expiration(policy["expiration"]) <= (now or datetime.now(UTC)):
         raise _denied("Invalid according to Policy: Policy expired.")
     if not isinstance(policy["conditions"], list):
         raise S3PostError(400, "InvalidPolicyDocument", "Invalid Policy: Invalid 'conditions' value.")
     _check_conditions(policy["conditions"], bucket, form)
     key = fields["key"].replace("${filename}", form.file_name or "")
-    return AcceptedUpload(bucket=bucket, key=key, form=form)
+    return AcceptedUpload(bucket=bucket, key=key, form=form, access_key=access_key)
+
+
+def signed_put_headers(
+    host: str, bucket: str, key: str, region: str, access_key: str, secret: str, token: str | None = None
+) -> dict[str, str]:
+    """SigV4 headers of the PUT that stores an accepted upload, signed as the form's signer.
+
+    S3 authorizes a POST as the identity that signed its policy; the object is stored under that identity
+    (an unsigned PUT would be an anonymous write). The payload is not signed, as SDKs do over HTTPS.
+    """
+    from urllib.parse import quote
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.config import Config
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="PUT", url=f"https://{host}/{bucket}/{quote(key)}", headers={"Host": host})
+    request.context["client_config"] = Config(s3={"payload_signing_enabled": False})
+    S3SigV4Auth(Credentials(access_key, secret, token), "s3", region).add_auth(request)
+    return {name: str(value) for name, value in request.headers.items() if name != "Host"}
 
 
 # Form fields that become headers of the stored object, as S3 treats them.
