@@ -9,6 +9,7 @@ service itself, which the target's own policy must let in.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -45,12 +46,18 @@ def assume_refusal(
 
 
 class FunctionCredentials:
-    """Credentials of each function's execution role, issued once per function (as a sandbox keeps them)."""
+    """Credentials of each function's execution role, given to each new instance of the function.
+
+    A session lasts 12 hours and an instance keeps its credentials for life, as Lambda's do; a session is
+    shared by the instances started within its first hour, so each starts with 11 hours or more left.
+    """
+
+    REISSUE_AFTER_SECONDS = 3600.0
 
     def __init__(self, enforcer: Enforcer, role_of: RoleOf) -> None:
         self._enforcer = enforcer
         self._role_of = role_of
-        self._issued: dict[str, Credentials] = {}
+        self._issued: dict[str, tuple[float, Credentials]] = {}
         self._lock = threading.Lock()
 
     def check(self, functions: Mapping[str, Any]) -> None:
@@ -67,12 +74,13 @@ class FunctionCredentials:
                 )
 
     def __call__(self, spec: Any) -> tuple[str, str, str]:
+        now = time.monotonic()
         with self._lock:
-            issued = self._issued.get(spec.logical_id)
-        if issued is None:
+            issued_at, issued = self._issued.get(spec.logical_id, (0.0, None))
+        if issued is None or now - issued_at > self.REISSUE_AFTER_SECONDS:
             issued = self._enforcer.identities.issue(self._role_of(spec), spec.name)
             with self._lock:
-                self._issued[spec.logical_id] = issued
+                self._issued[spec.logical_id] = (now, issued)
         return issued.access_key_id, issued.secret_access_key, issued.session_token
 
 
