@@ -83,6 +83,21 @@ def _add_local(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "SenderEmail parameter's address, and recipients as in the SES sandbox; nothing else is verified"
         ),
     )
+    parser.add_argument(
+        "--ses-production-access",
+        action="store_true",
+        help="leave the SES sandbox as an account with production access does: any recipient gets email",
+    )
+    parser.add_argument(
+        "--lambda-concurrency-quota",
+        type=int,
+        default=defaults.lambda_concurrency_quota,
+        metavar="N",
+        help=(
+            "the account's Lambda concurrent executions quota that reservations must leave room in "
+            "(default %(default)s, a new account's; most accounts have 1000)"
+        ),
+    )
     parser.add_argument("--no-clamd", action="store_true", help="do not start clamd (scans then fail closed)")
     parser.add_argument(
         "--max-workers",
@@ -112,6 +127,8 @@ def _run_local(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir.resolve(),
         parameters=dict(args.parameter),
         verified_emails=tuple(args.verify_email),
+        ses_production_access=args.ses_production_access,
+        lambda_concurrency_quota=args.lambda_concurrency_quota,
         clamd=not args.no_clamd,
         max_workers_per_function=args.max_workers,
     )

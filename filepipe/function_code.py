@@ -1,18 +1,24 @@
-"""The Lambda functions' code folder, imported by the CLI the way Lambda imports it."""
+"""The Lambda functions' code folder, whose packages the CLI imports by their own names, as Lambda does.
+
+The project installs each package of ``functions/`` (the CodeUri folder) under its top-level name
+(pyproject.toml), so the CLI reads records and objects, renders the API's document and sizes clamd with the
+very modules the functions run (``common``, ``api``, ``scan``), and the two cannot disagree.
+"""
 
 from __future__ import annotations
 
-import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[1] / "functions"
 
 
 def use_function_code() -> None:
-    """Put ``functions/`` first on the import path, as Lambda does with the CodeUri folder.
-
-    The CLI then reads records and objects, renders the API's document and sizes clamd with the very
-    modules the functions run (``common``, ``api``, ``scan``), so the two cannot disagree.
-    """
-    if str(FUNCTIONS_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTIONS_DIR))
+    """Make sure ``common`` and its siblings import from ``functions/``; say how to fix it if they do not."""
+    spec = find_spec("common")
+    origin = Path(spec.origin).resolve() if spec is not None and spec.origin else None
+    if origin is None or not origin.is_relative_to(FUNCTIONS_DIR):
+        raise ImportError(
+            f"the functions' packages are not installed from {FUNCTIONS_DIR} (found {origin}):"
+            " reinstall the project (`make install`, or `pip install -e .`)"
+        )

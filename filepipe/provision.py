@@ -8,13 +8,18 @@ import io
 import json
 import platform
 import re
+import sys
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from botocore.exceptions import ClientError
+
+from filepipe import lambda_quotas
 from filepipe.schedules import ScheduleError, ScheduleTiming
 from filepipe.template import PSEUDO_ACCOUNT_ID, Resolver, Template, references, substitute_definition
 
@@ -27,6 +32,8 @@ MAX_ALARM_RULE_CHARS = 10240
 _HOST_ARCHITECTURE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
     platform.machine().lower(), platform.machine().lower()
 )
+# Functions run on the interpreter that runs the local runtime, with packages installed for it.
+_HOST_PYTHON = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 @dataclass(frozen=True)
@@ -225,12 +232,15 @@ class Provisioner:
         stack: Stack,
         site: LocalSite | None = None,
         create_event_source_mappings: bool = False,
+        iam_enforced: bool = False,
     ) -> None:
         self._clients = clients
         self.stack = stack
         self._site = site
         self._local_origins = {f"https://{site.web_host}": site.web_origin} if site else {}
         self._create_mappings = create_event_source_mappings
+        # The caller evaluates IAM on every request (the local runtime): resource policies go in whole.
+        self._iam_enforced = iam_enforced
         self._warnings: dict[str, list[str]] = {}
         # Composite alarms by name: moto has no API for them, so the provisioner keeps what it checked.
         self._composite_alarms: dict[str, dict[str, Any]] = {}
@@ -430,19 +440,20 @@ class Provisioner:
 
     def _bucket_policy(self, logical: str, props: _Properties) -> tuple[str, dict[str, Any]]:
         document = dict(props["PolicyDocument"])
-        # moto ignores conditions, so a conditional Deny (TLS only, say) would refuse every request
-        # locally; such statements stay out of moto rather than be applied unconditionally.
-        document["Statement"] = [
-            statement
-            for statement in document["Statement"]
-            if not (statement.get("Effect") == "Deny" and "Condition" in statement)
-        ]
+        if not self._iam_enforced:
+            # moto's own check ignores conditions, so a conditional Deny (TLS only, say) would refuse every
+            # request; without the runtime's IAM evaluation such statements stay out of moto.
+            document["Statement"] = [
+                statement
+                for statement in document["Statement"]
+                if not (statement.get("Effect") == "Deny" and "Condition" in statement)
+            ]
+            self.warn(
+                "bucket policies are stored but not enforced locally (conditional denials not even stored)",
+                logical,
+            )
         if document["Statement"]:
             self._clients("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(document))
-        self.warn(
-            "bucket policies are stored but not enforced locally (conditional denials not even stored)",
-            logical,
-        )
         return props["Bucket"], {}
 
     # ------------------------------------------------------------ DynamoDB
@@ -510,7 +521,8 @@ class Provisioner:
         sqs = self._clients("sqs")
         for url in props["Queues"]:
             sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
-        self.warn("queue policies are stored but not enforced locally", logical)
+        if not self._iam_enforced:
+            self.warn("queue policies are stored but not enforced locally", logical)
         return self._name(logical), {}
 
     # ------------------------------------------------------------ EventBridge
@@ -590,7 +602,8 @@ class Provisioner:
                 iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
             except Exception:
                 self.warn(f"managed policy {policy_arn} is unknown locally and not attached", logical)
-        self.warn("IAM roles and policies are created but not enforced locally (every call is allowed)")
+        if not self._iam_enforced:
+            self.warn("IAM roles and policies are created but not enforced locally (every call is allowed)")
         return name, {"Arn": arn, "RoleId": name}
 
     # ------------------------------------------------------------ Lambda
@@ -621,6 +634,8 @@ class Provisioner:
             kwargs["Architectures"] = props["Architectures"]
             if props["Architectures"] != [_HOST_ARCHITECTURE]:
                 self.warn(f"functions run on this machine's architecture ({_HOST_ARCHITECTURE})", logical)
+        if runtime != _HOST_PYTHON:
+            self.warn(f"functions run on this machine's Python ({_HOST_PYTHON})", logical)
         if "EphemeralStorage" in props:
             kwargs["EphemeralStorage"] = {"Size": int(props["EphemeralStorage"]["Size"])}
             self.warn("EphemeralStorage is recorded; /tmp is not size-limited locally", logical)
@@ -631,12 +646,20 @@ class Provisioner:
         if props.get("Layers"):
             kwargs["Layers"] = props["Layers"]
             self.warn("layers are not mounted locally (the local runtime supplies clamd itself)", logical)
+        self._check_function(logical, kwargs)
         response = self._clients("lambda").create_function(**kwargs)
         reserved = props.get("ReservedConcurrentExecutions")
         if reserved is not None:
-            self._clients("lambda").put_function_concurrency(
-                FunctionName=name, ReservedConcurrentExecutions=int(reserved)
-            )
+            try:
+                self._clients("lambda").put_function_concurrency(
+                    FunctionName=name, ReservedConcurrentExecutions=int(reserved)
+                )
+            except ClientError as error:  # the local runtime's Lambda holds the account's concurrency quota
+                refusal = error.response["Error"]
+                raise ValueError(
+                    f"{logical}: Lambda refuses ReservedConcurrentExecutions {reserved} ({refusal['Code']}): "
+                    f"{refusal['Message']}"
+                ) from error
         self.stack.functions[logical] = FunctionSpec(
             logical_id=logical,
             name=name,
@@ -650,6 +673,20 @@ class Provisioner:
             reserved_concurrency=int(reserved) if reserved is not None else None,
         )
         return name, {"Arn": response["FunctionArn"]}
+
+    @staticmethod
+    def _check_function(logical: str, kwargs: dict[str, Any]) -> None:
+        """Stop the deployment where CreateFunction refuses the function (CloudFormation rolls back)."""
+        try:
+            lambda_quotas.check_runtime(kwargs["Runtime"], datetime.now(UTC).date())
+            lambda_quotas.check_configuration(
+                kwargs["MemorySize"],
+                kwargs["Timeout"],
+                kwargs.get("EphemeralStorage", {}).get("Size"),
+                kwargs["Environment"]["Variables"],
+            )
+        except lambda_quotas.LambdaRefusal as refusal:
+            raise ValueError(f"{logical}: Lambda refuses it ({refusal.code}): {refusal}") from refusal
 
     def _layer(self, logical: str, props: _Properties) -> tuple[str, dict[str, Any]]:
         # Published with placeholder content: layers are never mounted locally; functions using one say so.
@@ -675,7 +712,8 @@ class Provisioner:
             if key in props:
                 kwargs[key] = props[key]
         self._clients("lambda").add_permission(**kwargs)
-        self.warn("Lambda resource policies are stored but not enforced locally", logical)
+        if not self._iam_enforced:
+            self.warn("Lambda resource policies are stored but not enforced locally", logical)
         return logical, {}
 
     def _event_source_mapping(self, logical: str, props: _Properties) -> tuple[str, dict[str, Any]]:
@@ -1287,12 +1325,14 @@ def provision(
     *,
     site: LocalSite | None = None,
     create_event_source_mappings: bool = False,
+    iam_enforced: bool = False,
 ) -> Stack:
     """Create the whole stack; returns it with the warnings for everything not emulated.
 
     ``site`` says where a local runtime serves the web UI and the HTTP APIs. With
     ``create_event_source_mappings`` the SQS mappings are created too: only for a caller that polls the
-    queues itself and has stopped moto from invoking mapped functions on its own.
+    queues itself and has stopped moto from invoking mapped functions on its own. ``iam_enforced``
+    says the caller evaluates IAM on every request, so resource policies are stored whole.
     """
     stack = Stack(
         name=stack_name,
@@ -1300,4 +1340,4 @@ def provision(
         template=template,
         parameters=template.parameter_values(parameters),
     )
-    return Provisioner(clients, stack, site, create_event_source_mappings).run()
+    return Provisioner(clients, stack, site, create_event_source_mappings, iam_enforced).run()

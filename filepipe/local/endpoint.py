@@ -10,15 +10,32 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from filepipe.local.http_server import status_line
-from filepipe.local.moto_hooks import TokenRevocationError, revoke_refresh_token
-from filepipe.local.runner import FunctionNotFound, InvalidRequestContent, LambdaRunner, Throttled
-from filepipe.local.s3_post import S3PostError, SecretLookup, check_post, object_headers, parse_form
+from filepipe.local.iam import acting
+from filepipe.local.iam.enforcer import Enforcer, Refused
+from filepipe.local.moto_hooks import TokenRevocationError, revoke_refresh_token, session_expiration
+from filepipe.local.runner import (
+    FunctionNotFound,
+    InvalidRequestContent,
+    LambdaRunner,
+    RequestTooLarge,
+    Throttled,
+)
+from filepipe.local.s3_post import (
+    S3PostError,
+    SecretLookup,
+    check_post,
+    object_headers,
+    parse_form,
+    signed_put_headers,
+)
+from filepipe.local.s3_presigned import check_lifetime, is_presigned_s3
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 StartResponse = Callable[..., Any]
@@ -122,8 +139,10 @@ class AwsEndpoint:
         secret_for: SecretLookup,
         local_routes: dict[str, Callable[[], Any]] | None = None,
         account: str = "123456789012",
+        iam: Enforcer | None = None,
     ) -> None:
         self._account = account
+        self._iam = iam
         self._moto = moto_app
         self._runner = runner
         self._secret_for = secret_for
@@ -145,15 +164,61 @@ class AwsEndpoint:
         with self._requests_lock:
             self._requests[label] += 1
         invoke = _INVOKE_PATH.match(path)
+        if self._is_post_object(environ, method, path):
+            return _reply(start_response, self._post_object(environ, path))  # decided on its form's signer
+        presigned_refusal = self._presigned_refusal(environ)
+        if presigned_refusal is not None:  # S3 checks a URL's lifetime before who signed it
+            return _reply(start_response, presigned_refusal)
+        hides_missing: Callable[[], bool] | None = None
+        if self._iam is not None:
+            try:
+                gate = self._iam.check(environ)
+            except Refused as refused:
+                return _reply(start_response, refused.response)
+            if gate is not None and gate.needs.reads_from is not None:
+                hides_missing = gate.hides_missing
         if method == "POST" and invoke:
             name = unquote(invoke.group("name"))
             if self._runner.knows(name):
                 return _reply(start_response, self._invoke(name, environ))
-        if self._is_post_object(environ, method, path):
-            return _reply(start_response, self._post_object(environ, path))
         if self._is_browser_json_call(environ, method, path):
             return self._with_open_cors(environ, start_response, method)
+        if hides_missing is not None:
+            return self._moto_hiding_missing(environ, start_response, hides_missing)
         return self._moto(environ, start_response)
+
+    def _moto_hiding_missing(
+        self, environ: dict[str, Any], start_response: StartResponse, hides_missing: Callable[[], bool]
+    ) -> Iterable[bytes]:
+        """moto's answer, except that a missing object is a 403 for a caller who may not list its bucket.
+
+        S3 does so to keep which keys exist from callers without s3:ListBucket; the check runs only when
+        moto answers 404, so found objects cost nothing more.
+        """
+        from filepipe.local.iam.refusals import s3_access_denied
+
+        hidden: list[bool] = []
+
+        def answer(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if status.startswith("404") and hides_missing():
+                hidden.append(True)
+                denied_status, denied_headers, body = s3_access_denied(
+                    "Access Denied", head=environ.get("REQUEST_METHOD") == "HEAD"
+                )
+                return start_response(
+                    status_line(denied_status),
+                    [*denied_headers, ("Content-Length", str(len(body)))],
+                    exc_info,
+                )
+            return start_response(status, headers, exc_info)
+
+        chunks = self._moto(environ, answer)
+        if not hidden:
+            return chunks
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        return [s3_access_denied("Access Denied", head=environ.get("REQUEST_METHOD") == "HEAD")[2]]
 
     # ------------------------------------------------------------ runtime routes
     def _local(self, path: str) -> Response:
@@ -186,6 +251,8 @@ class AwsEndpoint:
             return self._lambda_error(400, "InvalidRequestContentException", str(error), headers)
         except Throttled as error:
             return self._lambda_error(429, "TooManyRequestsException", str(error), headers)
+        except RequestTooLarge as error:
+            return self._lambda_error(413, "RequestEntityTooLargeException", str(error), headers)
         headers.append(("X-Amz-Executed-Version", "$LATEST"))
         if result.function_error:
             headers.append(("X-Amz-Function-Error", result.function_error))
@@ -195,6 +262,22 @@ class AwsEndpoint:
     def _lambda_error(status: int, code: str, message: str, headers: list[tuple[str, str]]) -> Response:
         body = json.dumps({"Type": "User", "message": message}).encode()
         return status, [*headers, ("x-amzn-ErrorType", code)], body
+
+    # ------------------------------------------------------------ S3 presigned requests
+    @staticmethod
+    def _presigned_refusal(environ: dict[str, Any]) -> Response | None:
+        query_string = str(environ.get("QUERY_STRING", ""))
+        if "X-Amz-Signature=" not in query_string:  # most requests are signed in a header
+            return None
+        query = {name: values[0] for name, values in parse_qs(query_string).items()}
+        if not is_presigned_s3(query):
+            return None
+        try:
+            check_lifetime(query, datetime.now(UTC), session_expiration)
+        except S3PostError as error:
+            body = b"" if environ.get("REQUEST_METHOD") == "HEAD" else error.to_xml()
+            return error.status, [("Content-Type", "application/xml")], body
+        return None
 
     # ------------------------------------------------------------ S3 POST Object
     @staticmethod
@@ -214,13 +297,25 @@ class AwsEndpoint:
                 411, "MissingContentLength", "You must provide the Content-Length HTTP header."
             )
             return error.status, xml, error.to_xml()
+        from moto.s3.models import s3_backends
+
+        try:  # the credential's scope must name the bucket's region; an unknown bucket is moto's to answer
+            region: str | None = s3_backends[self._account]["aws"].get_bucket(bucket).region_name
+        except Exception:
+            region = None
         try:
             form = parse_form(_read_body(environ), str(environ["CONTENT_TYPE"]))
-            accepted = check_post(bucket, form, self._secret_for)
+            accepted = check_post(bucket, form, self._secret_for, region=region)
             tagging = accepted.form.fields.get("tagging")
             tagging_header = _tagging_header(tagging) if tagging else None
         except S3PostError as error:
             return error.status, self._cors_for(bucket, origin, "POST", xml), error.to_xml()
+        if self._iam is not None:
+            try:  # authorised as its signer's s3:PutObject at the time of the upload
+                self._iam.check_post(bucket, accepted.key, accepted.form.fields)
+            except Refused as refused:
+                status, refusal_headers, body = refused.response
+                return status, self._cors_for(bucket, origin, "POST", refusal_headers), body
 
         headers = object_headers(accepted.form)
         put = {
@@ -249,9 +344,24 @@ class AwsEndpoint:
             put["HTTP_X_AMZ_TAGGING"] = tagging_header
         if "CONTENT_TYPE" not in put:
             put["CONTENT_TYPE"] = "binary/octet-stream"
+        # The object is written as the form's signer, as S3 does: an unsigned PUT is an anonymous write,
+        # which moto refuses on a key that exists (a browser posting the same form again after a lost
+        # response would get a 403 where S3 stores a new version).
+        secret = self._secret_for(accepted.access_key) or ""
+        signed = signed_put_headers(
+            put["HTTP_HOST"],
+            bucket,
+            accepted.key,
+            region or "us-east-1",
+            accepted.access_key,
+            secret,
+            accepted.form.fields.get("x-amz-security-token"),
+        )
+        for name, value in signed.items():
+            put["HTTP_" + name.upper().replace("-", "_")] = value
         status, moto_headers, body = _call(self._moto, put)
-        if status >= 300:
-            return status, moto_headers, body
+        if status >= 300:  # the length is the reply's own, set once when it is sent
+            return status, [(n, v) for n, v in moto_headers if n.lower() != "content-length"], body
         stored = {name.lower(): value for name, value in moto_headers}
         etag = stored.get("etag", "")
         host = environ.get("HTTP_HOST", "127.0.0.1")
@@ -387,6 +497,9 @@ def in_process_transport(app: WsgiApp) -> Callable[..., Any]:
             headers=headers,
             data=body or b"",
         ).get_environ()
+        principal = acting.current()
+        if principal is not None:  # the runtime acting for a rule, a schedule or a role
+            environ[acting.ENVIRON_KEY] = principal
         status, response_headers, payload = _call(app, environ)
         return AWSResponse(request.url, status, dict(response_headers), RawBody(payload))
 

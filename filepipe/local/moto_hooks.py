@@ -40,6 +40,18 @@ class InvokeRunner(Protocol):
 
 
 StatusSink = Callable[[dict[str, Any]], None]
+# Decides lambda:InvokeFunction of a function (name or ARN) in a region for a role (None: unchecked);
+# raises the botocore ClientError of Lambda's refusal.
+AuthorizeInvoke = Callable[[str | None, str, str], None]
+
+
+class StateMachineRoles(Protocol):
+    """What the interpreter hook needs to act as a state machine's role (filepipe.local.iam.sessions)."""
+
+    def __call__(self, role_arn: str | None, function: str, region: str) -> None: ...
+
+    def credentials(self, role_arn: str) -> Any: ...
+
 
 _rule_sink: RuleSink | None = None
 _status_sink: StatusSink | None = None
@@ -154,9 +166,11 @@ def put_event(account: str, region: str, event: dict[str, Any]) -> None:
 def _status_event(execution: Any, status: str) -> dict[str, Any]:
     from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
+    from filepipe.local.stepfunctions_redrive import event_fields
+
     succeeded = status == "SUCCEEDED"
     stop_date: datetime | None = execution.stop_date if status != "RUNNING" else None
-    return execution_status_event(
+    event = execution_status_event(
         execution_arn=execution.exec_arn,
         state_machine_arn=execution.state_machine_arn,
         name=execution.name,
@@ -170,6 +184,9 @@ def _status_event(execution: Any, status: str) -> dict[str, Any]:
         account=execution.account_id,
         region=execution.region_name,
     )
+    # Step Functions adds the redrive members DescribeExecution has (count, date, status and reason).
+    event["detail"].update(event_fields(execution))
+    return event
 
 
 def install_execution_events(sink: StatusSink) -> None:
@@ -194,6 +211,97 @@ def install_execution_events(sink: StatusSink) -> None:
 
     Execution.start = start  # type: ignore[method-assign]
     BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------ Step Functions redrive
+def install_redrive() -> Callable[[], None]:
+    """RedriveExecution, which moto lacks, and the redrive members of DescribeExecution and ListExecutions.
+
+    The redrive itself is filepipe.local.stepfunctions_redrive (which lists the interpreter internals it
+    uses); a redriven execution's RUNNING status change goes to the sink install_execution_events set.
+    Relies on moto's ``StepFunctionResponse`` (``describe_execution`` and ``list_executions`` returning an
+    ``ActionResult`` of a dict, ``_get_param``, ``stepfunction_backend``), on dispatch by method name through
+    ``moto.core.responses.method_names_from_class``, on ``StepFunctionsParserBackend.describe_execution``
+    and on ``moto.core.exceptions.AWSError``. moto also leaves out a TIMED_OUT execution's stopDate, which
+    AWS gives. Returns the function that removes the patch.
+    """
+    import moto.core.responses as core_responses
+    from moto.core.exceptions import AWSError
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    from filepipe.local import stepfunctions_redrive
+
+    original_describe = StepFunctionResponse.describe_execution
+    original_list = StepFunctionResponse.list_executions
+
+    def parser_backend(response: Any) -> Any:
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+        backend = response.stepfunction_backend
+        return backend if isinstance(backend, StepFunctionsParserBackend) else None
+
+    def emit_running(execution: Any) -> None:
+        if _status_sink is not None:
+            _status_sink(_status_event(execution, "RUNNING"))
+
+    def redrive_execution(self: Any) -> Any:
+        backend = parser_backend(self)
+        if backend is None:  # executions that never run cannot be resumed: moto's own answer
+            raise NotImplementedError("The redrive_execution action has not been implemented")
+        execution = backend.describe_execution(self._get_param("executionArn"))
+        try:
+            date = stepfunctions_redrive.redrive(
+                backend, execution, self._get_param("clientToken"), on_running=emit_running
+            )
+        except stepfunctions_redrive.RedriveRefused as refused:
+            raise AWSError(refused.message, exception_type=refused.code) from refused
+        return ActionResult({"redriveDate": date})
+
+    def with_redrive_members(item: Any, execution: Any, *, describe: bool) -> None:
+        status = execution.exec_status
+        if str(getattr(status, "value", status)) == "TIMED_OUT":
+            item["stopDate"] = execution.stop_date
+        if describe:
+            item.update(stepfunctions_redrive.describe_fields(execution))
+        else:
+            item.update(stepfunctions_redrive.list_fields(execution))
+
+    def describe_execution(self: Any) -> Any:
+        result = original_describe(self)
+        backend = parser_backend(self)
+        if backend is not None:
+            execution = backend.describe_execution(self._get_param("executionArn"))
+            with_redrive_members(result.result, execution, describe=True)
+        return result
+
+    def list_executions(self: Any) -> Any:
+        result = original_list(self)
+        backend = parser_backend(self)
+        listed: Any = result.result
+        if backend is not None:
+            for item in listed.get("executions", []):
+                with_redrive_members(item, backend.describe_execution(item["executionArn"]), describe=False)
+        return result
+
+    def forget_method_names() -> None:
+        # The local runtime caches each response class's methods; the class just gained or lost one.
+        cache_clear = getattr(core_responses.method_names_from_class, "cache_clear", None)
+        if cache_clear is not None:
+            cache_clear()
+
+    StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
+    StepFunctionResponse.describe_execution = describe_execution  # type: ignore[method-assign]
+    StepFunctionResponse.list_executions = list_executions  # type: ignore[method-assign]
+    forget_method_names()
+
+    def uninstall() -> None:
+        del StepFunctionResponse.redrive_execution  # type: ignore[attr-defined]
+        StepFunctionResponse.describe_execution = original_describe  # type: ignore[method-assign]
+        StepFunctionResponse.list_executions = original_list  # type: ignore[method-assign]
+        forget_method_names()
+
+    return uninstall
 
 
 class _LazyTree:
@@ -629,11 +737,32 @@ def _reuse_copied_etags() -> None:
     S3Backend.put_object = put_with_etag  # type: ignore[method-assign]
 
 
-def _invoke_in_process(runner: InvokeRunner) -> Callable[..., Any]:
+def leave_bucket_policies_to_iam() -> None:
+    """moto's own bucket-policy check stands aside: the runtime's IAM evaluation applies bucket policies.
+
+    moto internal relied on: ``moto.s3.models.FakeBucket.get_permission``, which moto's S3 responses ask
+    before object requests and DeleteObjects; it evaluates the bucket policy without the caller and fails
+    every statement with a condition, so a TLS-only Deny would refuse every request with an empty 403.
+    """
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        return PermissionResult.NEUTRAL
+
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+def _invoke_in_process(
+    runner: InvokeRunner,
+    authorize: AuthorizeInvoke | None = None,
+    role_arn: str | None = None,
+    region: str = "",
+) -> Callable[..., Any]:
     """A botocore before-send handler: lambda.Invoke of the stack's functions goes to the runner directly.
 
     The answer is the one the AWS endpoint gives over HTTP (the same runner behind it), minus a socket,
-    a server thread and two HTTP parses per task.
+    a server thread and two HTTP parses per task; ``authorize`` decides it for ``role_arn`` first.
     """
     from urllib.parse import unquote
 
@@ -652,14 +781,30 @@ def _invoke_in_process(runner: InvokeRunner) -> Callable[..., Any]:
         # Event and DryRun invocations, and unknown functions, take the HTTP path to the AWS endpoint.
         if invocation_type not in ("", "RequestResponse") or not runner.knows(name):
             return None
-        from filepipe.local.runner import Throttled
+        from botocore.exceptions import ClientError
+
+        from filepipe.local.runner import RequestTooLarge, Throttled
 
         try:
+            if authorize is not None:
+                authorize(role_arn, name, region)
             result = runner.invoke(name, bytes(request.body or b"{}"))
+        except ClientError as refused:  # IAM's refusal, as Lambda answers it
+            error = refused.response["Error"]
+            body = json.dumps({"Type": "User", "Message": error["Message"]}).encode()
+            denied = {"Content-Type": "application/json", "x-amzn-ErrorType": error["Code"]}
+            return AWSResponse(request.url, 403, denied, RawBody(body))
         except Throttled as error:
             body = json.dumps({"Type": "User", "message": str(error)}).encode()
             throttled = {"Content-Type": "application/json", "x-amzn-ErrorType": "TooManyRequestsException"}
             return AWSResponse(request.url, 429, throttled, RawBody(body))
+        except RequestTooLarge as error:
+            body = json.dumps({"Type": "User", "message": str(error)}).encode()
+            too_large = {
+                "Content-Type": "application/json",
+                "x-amzn-ErrorType": "RequestEntityTooLargeException",
+            }
+            return AWSResponse(request.url, 413, too_large, RawBody(body))
         headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
         if result.function_error:
             headers["X-Amz-Function-Error"] = result.function_error
@@ -668,12 +813,16 @@ def _invoke_in_process(runner: InvokeRunner) -> Callable[..., Any]:
     return before_send
 
 
-def _invoke_task_directly(runner: InvokeRunner, through_sdk: Callable[..., Any]) -> Callable[..., Any]:
+def _invoke_task_directly(
+    runner: InvokeRunner, through_sdk: Callable[..., Any], authorize: AuthorizeInvoke | None = None
+) -> Callable[..., Any]:
     """moto's ``lambda:invoke`` task call, handing a stack function's payload to the runner itself.
 
     It returns what the SDK call returns (status, executed version, function error, the payload decoded
     as moto decodes it) without building, signing and parsing an SDK request for every task. Calls the
     runner does not take (other functions, other invocation types, a client context) use the SDK.
+    ``authorize`` decides the invocation for the state machine's role (moto's ``StateCredentials``)
+    first, raising the ClientError Lambda's refusal would be.
     """
     import io
     import uuid
@@ -681,7 +830,7 @@ def _invoke_task_directly(runner: InvokeRunner, through_sdk: Callable[..., Any])
     from botocore.exceptions import ClientError
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-    from filepipe.local.runner import Throttled
+    from filepipe.local.runner import RequestTooLarge, Throttled
 
     def invoke(parameters: dict[str, Any], region: str, state_credentials: Any) -> Any:
         name = parameters.get("FunctionName")
@@ -693,13 +842,20 @@ def _invoke_task_directly(runner: InvokeRunner, through_sdk: Callable[..., Any])
             or not runner.knows(name)
         ):
             return through_sdk(parameters, region, state_credentials)
+        if authorize is not None:
+            authorize(getattr(state_credentials, "role_arn", None), name, region)
         try:
             result = runner.invoke(name, payload or b"{}")
-        except Throttled as error:
+        except (Throttled, RequestTooLarge) as error:
+            code, status = (
+                ("TooManyRequestsException", 429)
+                if isinstance(error, Throttled)
+                else ("RequestEntityTooLargeException", 413)
+            )
             raise ClientError(
                 {
-                    "Error": {"Code": "TooManyRequestsException", "Message": str(error)},
-                    "ResponseMetadata": {"HTTPStatusCode": 429, "RequestId": str(uuid.uuid4())},
+                    "Error": {"Code": code, "Message": str(error)},
+                    "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())},
                 },
                 "Invoke",
             ) from error
@@ -715,32 +871,44 @@ def _invoke_task_directly(runner: InvokeRunner, through_sdk: Callable[..., Any])
     return invoke
 
 
-def install_interpreter_clients(endpoint_url: str, runner: InvokeRunner | None = None) -> None:
-    """One boto3 client per (region, service) for the interpreter's tasks instead of one per task.
+def install_interpreter_clients(
+    endpoint_url: str, runner: InvokeRunner | None = None, roles: StateMachineRoles | None = None
+) -> None:
+    """One boto3 client per (region, service, role) for the interpreter's tasks instead of one per task.
 
     With ``runner``, the tasks' Lambda invocations reach it in-process rather than over HTTP, and
-    ``lambda:invoke`` tasks of the stack's functions skip the SDK altogether.
+    ``lambda:invoke`` tasks of the stack's functions skip the SDK altogether. With ``roles``, tasks act
+    as the state machine's role (moto's ``StateCredentials.role_arn``), as on AWS: their SDK calls sign
+    with its session and their invocations are decided for it.
     """
     import importlib
 
     import boto3
     from botocore.config import Config
 
-    clients: dict[tuple[str, str], Any] = {}
+    clients: dict[tuple[str, str, str | None], Any] = {}
     lock = threading.Lock()
     session = boto3.session.Session()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        key = (region, service)
+        role_arn = getattr(state_credentials, "role_arn", None) if roles is not None else None
+        key = (region, service, role_arn)
         with lock:
             client = clients.get(key)
             if client is None:
+                signing: dict[str, str] = {"aws_access_key_id": "ak", "aws_secret_access_key": "sk"}
+                if role_arn and roles is not None:
+                    issued = roles.credentials(role_arn)
+                    signing = {
+                        "aws_access_key_id": issued.access_key_id,
+                        "aws_secret_access_key": issued.secret_access_key,
+                        "aws_session_token": issued.session_token,
+                    }
                 client = session.client(
                     service,
                     region_name=region,
                     endpoint_url=endpoint_url,
-                    aws_access_key_id="ak",
-                    aws_secret_access_key="sk",  # noqa: S106 - moto's interpreter uses these too
+                    **signing,  # moto's interpreter signs with "ak"/"sk": the administrator, locally
                     config=Config(
                         parameter_validation=False,
                         retries={"max_attempts": 0, "total_max_attempts": 1},
@@ -750,7 +918,9 @@ def install_interpreter_clients(endpoint_url: str, runner: InvokeRunner | None =
                     ),
                 )
                 if service == "lambda" and runner is not None:
-                    client.meta.events.register("before-send.lambda.Invoke", _invoke_in_process(runner))
+                    client.meta.events.register(
+                        "before-send.lambda.Invoke", _invoke_in_process(runner, roles, role_arn, region)
+                    )
                 clients[key] = client
         return client
 
@@ -771,7 +941,7 @@ def install_interpreter_clients(endpoint_url: str, runner: InvokeRunner | None =
         lambda_eval_utils: Any = importlib.import_module(f"{base}.state_task.lambda_eval_utils")
         current = lambda_eval_utils._invoke_lambda_function
         through_sdk = getattr(current, "through_sdk", current)  # installed twice: wrap the original
-        direct = _invoke_task_directly(runner, through_sdk)
+        direct = _invoke_task_directly(runner, through_sdk, roles)
         direct.through_sdk = through_sdk  # type: ignore[attr-defined]
         lambda_eval_utils._invoke_lambda_function = direct
 
@@ -885,4 +1055,184 @@ def access_key_secret(access_key: str) -> str | None:
             key = backend.access_keys.get(access_key)
             if key is not None:
                 return str(key.secret_access_key)
+    return None
+
+
+# ------------------------------------------------------------------ limits moto does not hold as AWS does
+def install_lambda_concurrency_quota(quota: int) -> Callable[[], None]:
+    """Refuse reservations as Lambda does in an account with ``quota`` concurrent executions.
+
+    moto checks only when MOTO_LAMBDA_CONCURRENCY_QUOTA is set, and then always keeps 100 unreserved; Lambda
+    keeps 100, or the whole quota when it is lower (a new account's). Relies on moto's
+    ``LambdaBackend.put_function_concurrency``, ``.get_function``, ``.list_functions`` and each function's
+    ``reserved_concurrency``. Returns the function that removes the patch.
+    """
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.models import LambdaBackend
+
+    from filepipe.lambda_quotas import LambdaRefusal, check_reservation
+
+    original = LambdaBackend.put_function_concurrency
+
+    def put_function_concurrency(self: Any, function_name: str, reserved_concurrency: str) -> str:
+        function = self.get_function(function_name)
+        others = sum(
+            int(other.reserved_concurrency or 0)
+            for other in self.list_functions()
+            if other.function_name != function.function_name
+        )
+        try:
+            check_reservation(quota, others, int(reserved_concurrency))
+        except LambdaRefusal as refusal:
+            raise InvalidParameterValueException(str(refusal)) from refusal
+        result: str = original(self, function_name, reserved_concurrency)
+        return result
+
+    LambdaBackend.put_function_concurrency = put_function_concurrency  # type: ignore[method-assign]
+
+    def uninstall() -> None:
+        LambdaBackend.put_function_concurrency = original  # type: ignore[method-assign]
+
+    return uninstall
+
+
+# SES's mailbox simulator: its addresses take mail in the sandbox without being verified.
+_SES_SIMULATOR_DOMAIN = "simulator.amazonses.com"
+
+
+def _raw_recipients(destinations: list[str] | None, raw_data: str) -> list[str]:
+    """A raw message's recipients: the ones given, else its To, Cc and Bcc headers (as SES reads them)."""
+    import email
+    from email.utils import getaddresses
+
+    if destinations:
+        return list(destinations)
+    message = email.message_from_string(raw_data)
+    headers = [str(message[name]) for name in ("To", "Cc", "Bcc") if message[name]]
+    return [address for _, address in getaddresses(headers) if address]
+
+
+def install_ses_sandbox(production_access: bool) -> Callable[[], None]:
+    """SES's identity check on every send: a verified sender and, in the sandbox, verified recipients.
+
+    SES refuses with MessageRejected naming every identity that failed; moto checks the sender only, with
+    a message of its own. SESv2's sends reach the same backend methods. Relies on moto's ``SESBackend``
+    ``send_email``, ``send_templated_email``, ``send_bulk_templated_email``, ``send_raw_email``,
+    ``_is_verified_address``, ``rejected_messages_count`` and ``region_name``, and on
+    ``moto.ses.exceptions.MessageRejectedError``. Returns the function that removes the patch.
+    """
+    import inspect
+    from email.utils import parseaddr
+
+    from moto.ses.exceptions import MessageRejectedError
+    from moto.ses.models import SESBackend
+
+    def recipients(name: str, arguments: dict[str, Any]) -> list[str]:
+        destinations = arguments["destinations"]
+        if name == "send_raw_email":
+            return _raw_recipients(destinations, arguments["raw_data"])
+        if name == "send_bulk_templated_email":
+            groups = [entry.get("Destination", {}) for entry in destinations]
+        else:
+            groups = [destinations]
+        return [address for group in groups for addresses in group.values() for address in addresses]
+
+    def check(backend: Any, name: str, arguments: dict[str, Any]) -> None:
+        source = arguments.get("source")
+        if source is None and name == "send_raw_email":
+            import email
+
+            source = email.message_from_string(arguments["raw_data"]).get("From")
+        failed = [source] if source and not backend._is_verified_address(source) else []
+        if not production_access:
+            failed += [
+                address
+                for address in recipients(name, arguments)
+                if not parseaddr(address)[1].lower().endswith("@" + _SES_SIMULATOR_DOMAIN)
+                and not backend._is_verified_address(address)
+            ]
+        if failed:
+            backend.rejected_messages_count += 1
+            raise MessageRejectedError(
+                "Email address is not verified. The following identities failed the check in region "
+                f"{backend.region_name.upper()}: {', '.join(dict.fromkeys(failed))}"
+            )
+
+    originals: dict[str, Any] = {}
+    for name in ("send_email", "send_templated_email", "send_bulk_templated_email", "send_raw_email"):
+        original = getattr(SESBackend, name)
+        originals[name] = original
+        signature = inspect.signature(original)
+
+        def send(self: Any, *args: Any, _name: str = name, _signature: Any = signature, **kwargs: Any) -> Any:
+            arguments = _signature.bind(self, *args, **kwargs).arguments
+            check(self, _name, arguments)
+            return originals[_name](self, *args, **kwargs)
+
+        setattr(SESBackend, name, send)
+
+    def uninstall() -> None:
+        for name, original in originals.items():
+            setattr(SESBackend, name, original)
+
+    return uninstall
+
+
+def install_states_error_names() -> Callable[[], None]:
+    """A ``States.`` error passed on by a Parallel branch, a Map iteration or a Fail state keeps its name.
+
+    moto names such an error with ``CustomErrorName``, which refuses names that start with ``States.``: a
+    task in a branch that timed out or returned more than 256 KiB ended the whole run in States.Runtime
+    instead of reaching the Parallel state's Catch, and a Fail state re-raising a caught States. error
+    (ErrorPath) did the same. Relies on the ``CustomErrorName`` globals of moto's
+    ``state_parallel.branches_decl``, ``state_map.iteration.iteration_worker`` and ``state.fail.state_fail``
+    modules, and on ``StatesErrorName.from_name``. Returns the function that removes the patch.
+    """
+    import importlib
+
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+
+    def error_name(error_name: str | None) -> Any:
+        if error_name is None or not error_name.startswith("States."):
+            return CustomErrorName(error_name)
+        try:
+            return StatesErrorName.from_name(error_name)
+        except ValueError:  # a States. name the interpreter has no type for: kept as it is
+            named = CustomErrorName(None)
+            named.error_name = error_name  # type: ignore[misc]
+            return named
+
+    component = "moto.stepfunctions.parser.asl.component.state"
+    modules = [
+        importlib.import_module(f"{component}.exec.state_parallel.branches_decl"),
+        importlib.import_module(f"{component}.exec.state_map.iteration.iteration_worker"),
+        importlib.import_module(f"{component}.fail.state_fail"),
+    ]
+    for module in modules:
+        module.CustomErrorName = error_name  # type: ignore[attr-defined]
+
+    def uninstall() -> None:
+        for module in modules:
+            module.CustomErrorName = CustomErrorName  # type: ignore[attr-defined]
+
+    return uninstall
+
+
+def session_expiration(access_key: str) -> datetime | None:
+    """When the role session moto's STS issued ``access_key`` for ends; None for any other key.
+
+    Relies on ``moto.sts.models.sts_backends`` (accounts, then partitions) and each backend's
+    ``assumed_roles``, whose ``access_key_id`` and ``expiration`` (UTC, naive) it reads.
+    """
+    from datetime import UTC
+
+    from moto.sts.models import sts_backends
+
+    for account in list(sts_backends.values()):
+        for backend in list(account.values()):
+            for session in list(backend.assumed_roles):
+                if session.access_key_id == access_key:
+                    ends: datetime = session.expiration
+                    return ends if ends.tzinfo else ends.replace(tzinfo=UTC)
     return None

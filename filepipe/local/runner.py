@@ -21,17 +21,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import filepipe.local.worker as bootstrap
 from filepipe.lambdas import InvokeResult, timeout_payload
+from filepipe.local.packages import DEFAULT_CACHE, FunctionPackages, prepare
 from filepipe.local.worker import recv_frame, send_frame
 from filepipe.provision import FunctionSpec
 
 log = logging.getLogger("filepipe.local.runner")
 
+# Invoke's payload limits: a synchronous request must be smaller than 6 MiB, an asynchronous one at most
+# 1 MiB (256 KiB until 2025); a response may have 100 bytes more than 6 MiB.
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
+MAX_EVENT_PAYLOAD = 1024 * 1024
+MAX_RESPONSE_PAYLOAD = MAX_SYNC_PAYLOAD + 100
 INIT_TIMEOUT_SECONDS = 10.0
 # Lambda retries a failed asynchronous invocation twice; the waits are shortened for a local run.
 EVENT_RETRY_DELAYS = (1.0, 2.0)
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# Lambda's PATH for Python functions, less the folders of its own image (/var/lang/bin, /opt/bin).
+FUNCTION_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 class InvalidRequestContent(ValueError):
@@ -44,6 +52,10 @@ class FunctionNotFound(KeyError):
 
 class Throttled(RuntimeError):
     """Every instance the function may have stayed busy (Lambda answers 429 TooManyRequestsException)."""
+
+
+class RequestTooLarge(RuntimeError):
+    """The payload is over Invoke's limit (Lambda answers 413 RequestEntityTooLargeException)."""
 
 
 def _rss_bytes(pid: int) -> int:
@@ -66,11 +78,16 @@ def _peak_rss_mb(pid: int) -> int:
 
 
 class _Zygote:
-    """The preloaded parent of every worker; spawns workers on request and reports how they exit."""
+    """The preloaded parent of the workers of one code folder; spawns them and reports how they exit.
 
-    def __init__(self, python: str, cwd: Path) -> None:
+    It runs the runtime's bootstrap isolated (``-I``: no PYTHON* variables, no user site), without
+    site-packages (``-S``: nothing of the project's virtualenv) and writing no bytecode (``-B``), with the
+    function's folders ahead of the standard library and an environment of its own.
+    """
+
+    def __init__(self, python: str, packages: FunctionPackages) -> None:
         self._python = python
-        self._cwd = cwd
+        self.packages = packages
         self._lock = threading.Lock()
         self._spawn_lock = threading.Lock()
         self._replies: dict[int, int] = {}
@@ -84,12 +101,15 @@ class _Zygote:
 
     def start(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [self._python, "-m", "filepipe.local.worker", str(child.fileno())],
+        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and bootstrap
+            [
+                *(self._python, "-I", "-S", "-B", bootstrap.__file__, str(child.fileno())),
+                *self.packages.import_path,
+            ],
             pass_fds=[child.fileno()],
             stdin=subprocess.DEVNULL,
-            cwd=self._cwd,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            cwd=self.packages.code_dir,
+            env={"PATH": FUNCTION_PATH, "LANG": "C.UTF-8", "TZ": "UTC"},
         )
         child.close()
         self._control = parent
@@ -331,26 +351,30 @@ class LambdaRunner:
         *,
         region: str,
         endpoint_url: str,
-        credentials: tuple[str, str],
+        credentials: tuple[str, str] | Callable[[FunctionSpec], tuple[str, str, str]],
         log_sink: TextIO | None = None,
         max_workers_per_function: int = 4,
         keep_warm_seconds: float = 600.0,
         extra_idle_seconds: float = 60.0,
         python: str = sys.executable,
-        cwd: Path | None = None,
+        package_cache: Path = DEFAULT_CACHE,
     ) -> None:
         self._region = region
         self._endpoint_url = endpoint_url
         self._credentials = credentials
         self._max_workers = max_workers_per_function
+        self._python = python
+        self._package_cache = package_cache
         self._functions: dict[str, FunctionSpec] = {}
         self._pools: dict[str, _Pool] = {}
+        # One zygote per code folder: functions sharing a CodeUri share its package, as `sam build` makes it.
+        self._zygotes: dict[Path, _Zygote] = {}
+        self._started = False
         self.add_functions(functions)
         self._workers: dict[int, _Worker] = {}
         self._workers_lock = threading.Lock()
         self._keep_warm = keep_warm_seconds
         self._extra_idle = extra_idle_seconds
-        self._zygote = _Zygote(python, cwd or Path.cwd())
         self._logs = _LogPump(log_sink or sys.stdout)
         self._events = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-event")
         self._stopped = threading.Event()
@@ -360,7 +384,9 @@ class LambdaRunner:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        self._zygote.start()
+        self._started = True
+        for zygote in self._zygotes.values():
+            zygote.start()
         self._watchdog.start()
 
     def stop(self) -> None:
@@ -371,7 +397,8 @@ class LambdaRunner:
             self._workers.clear()
         for worker in workers:
             worker.kill()
-        self._zygote.stop()
+        for zygote in self._zygotes.values():
+            zygote.stop()
         self._logs.stop()
 
     def invocation_counts(self) -> dict[str, int]:
@@ -380,13 +407,23 @@ class LambdaRunner:
             return dict(sorted(self._invocations.items()))
 
     def pids(self) -> list[int]:
-        """Every process the runner owns (zygote and workers)."""
+        """Every process the runner owns (zygotes and workers)."""
         with self._workers_lock:
             pids = list(self._workers)
-        return ([self._zygote.pid] if self._zygote.pid and self._zygote.alive else []) + pids
+        zygotes = [z.pid for z in self._zygotes.values() if z.pid and z.alive]
+        return zygotes + pids
 
     def add_functions(self, functions: Mapping[str, FunctionSpec]) -> None:
-        """Make functions invocable; each gets at most its reserved concurrency in instances."""
+        """Make functions invocable; each gets at most its reserved concurrency in instances.
+
+        A code folder seen for the first time gets its package (installed now unless cached) and its zygote.
+        """
+        for spec in functions.values():
+            if spec.code_path not in self._zygotes:
+                packages = prepare(spec.code_path, self._python, self._package_cache)
+                zygote = self._zygotes[spec.code_path] = _Zygote(self._python, packages)
+                if self._started:
+                    zygote.start()
         for logical, spec in functions.items():
             limit = self._max_workers
             if spec.reserved_concurrency is not None:
@@ -411,13 +448,13 @@ class LambdaRunner:
 
     def environment(self, spec: FunctionSpec) -> dict[str, str]:
         """The process environment Lambda gives the function (reserved variables win over the template's)."""
-        access_key, secret_key = self._credentials
-        base = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "TZ": "UTC",
-            "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 - Lambda's home is /tmp too
-        }
+        # Each function its own role's session (a callable issues it), or one fixed key for every function.
+        if callable(self._credentials):
+            access_key, secret_key, session_token = self._credentials(spec)
+        else:
+            (access_key, secret_key), session_token = self._credentials, ""
+        # Nothing of the runtime's own environment: Lambda's fixed values, and no HOME, as on Lambda.
+        base = {"PATH": FUNCTION_PATH, "LANG": "C.UTF-8", "TZ": "UTC"}
         reserved = {
             "AWS_REGION": self._region,
             "AWS_DEFAULT_REGION": self._region,
@@ -438,7 +475,9 @@ class LambdaRunner:
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }
         environment = {**base, **spec.environment, **reserved}
-        environment.pop("AWS_SESSION_TOKEN", None)  # the local credentials have no session
+        environment.pop("AWS_SESSION_TOKEN", None)  # reserved: only Lambda's own session token
+        if session_token:
+            environment["AWS_SESSION_TOKEN"] = session_token
         return environment
 
     # ------------------------------------------------------------ workers
@@ -456,7 +495,7 @@ class LambdaRunner:
             "environment": self.environment(spec),
         }
         try:
-            pid = self._zygote.spawn(worker_spec, theirs.fileno(), log_write)
+            pid = self._zygotes[spec.code_path].spawn(worker_spec, theirs.fileno(), log_write)
         finally:
             theirs.close()
             os.close(log_write)
@@ -490,6 +529,10 @@ class LambdaRunner:
     def invoke(self, name_or_arn: str, payload: bytes, client_context: str | None = None) -> InvokeResult:
         """A synchronous (RequestResponse) invocation; function errors come back in Lambda's shape."""
         spec = self.resolve(name_or_arn)
+        if len(payload) >= MAX_SYNC_PAYLOAD:
+            raise RequestTooLarge(
+                f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"
+            )
         try:
             json.loads(payload or b"{}")
         except ValueError as error:
@@ -532,7 +575,8 @@ class LambdaRunner:
             return InvokeResult(json.dumps(timeout_payload(request_id, spec.timeout)).encode(), "Unhandled")
         except (EOFError, OSError):
             self._forget(pool, worker)
-            status = self._zygote.exit_status(worker.pid, timeout=1.0) or "signal: killed"
+            zygote = self._zygotes[spec.code_path]
+            status = zygote.exit_status(worker.pid, timeout=1.0) or "signal: killed"
             error_type = "Runtime.OutOfMemory" if worker.oom else "Runtime.ExitError"
             self._report(
                 spec, worker.log_fd, request_id, time.monotonic() - began, 0, init_ms, status=error_type
@@ -548,12 +592,12 @@ class LambdaRunner:
         self._report(spec, worker.log_fd, request_id, duration, _peak_rss_mb(worker.pid), init_ms)
         worker.cold = False
         pool.give_back(worker)
-        if len(body) > MAX_SYNC_PAYLOAD:
+        if len(body) > MAX_RESPONSE_PAYLOAD:
             body = json.dumps(
                 {
                     "errorType": "Function.ResponseSizeTooLarge",
-                    "errorMessage": f"Response payload size ({len(body)} bytes) exceeded maximum allowed "
-                    f"payload size ({MAX_SYNC_PAYLOAD} bytes).",
+                    "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                    f"({MAX_RESPONSE_PAYLOAD} bytes).",
                 }
             ).encode()
             return InvokeResult(body, "Unhandled")
@@ -564,6 +608,11 @@ class LambdaRunner:
     ) -> None:
         """An asynchronous (Event) invocation: queued, retried twice on a function error."""
         spec = self.resolve(name_or_arn)
+        if len(payload) > MAX_EVENT_PAYLOAD:
+            raise RequestTooLarge(
+                f"{len(payload)} byte payload is too large for the Event invocation type "
+                f"(limit {MAX_EVENT_PAYLOAD} bytes)"
+            )
         json.loads(payload or b"{}")
 
         def run() -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from filepipe.lambda_quotas import NEW_ACCOUNT_CONCURRENCY_QUOTA
 from filepipe.local.endpoint import AwsEndpoint, in_process_transport
 from filepipe.local.events import EventDelivery, TargetError
 from filepipe.template import PSEUDO_ACCOUNT_ID, ROOT, TEMPLATE_PATH, Template, load_template_cached
@@ -59,6 +60,10 @@ class LocalOptions:
     parameters: dict[str, str] = field(default_factory=dict)
     # SES identities verified at start, as the operator does by clicking SES's link; nothing else is.
     verified_emails: tuple[str, ...] = ()
+    # SES starts in the sandbox, as in a new account: only verified recipients get email.
+    ses_production_access: bool = False
+    # The account's Lambda concurrent executions quota: a new account's unless told otherwise.
+    lambda_concurrency_quota: int = NEW_ACCOUNT_CONCURRENCY_QUOTA
     clamd: bool = True
     # More busy instances of a function than cores only add memory and context switches.
     max_workers_per_function: int = max(2, os.cpu_count() or 2)
@@ -140,6 +145,7 @@ class LocalRuntime:
         self._clamd: Any = None
         self._stopped = threading.Event()
         self.runner: Any = None
+        self.iam: Any = None
 
     # ------------------------------------------------------------ helpers
     def client(self, service: str) -> Any:
@@ -167,6 +173,10 @@ class LocalRuntime:
                     client.meta.events.register("before-send", in_process_transport(self._endpoint_app))
                 self._clients[service] = client
             return self._clients[service]
+
+    def _function_role(self, spec: Any) -> str:
+        """The execution role a function runs as (its Role, as Lambda holds it)."""
+        return str(self.client("lambda").get_function_configuration(FunctionName=spec.name)["Role"])
 
     def _secret_for(self, access_key: str) -> str | None:
         if access_key == ACCESS_KEY_ID:
@@ -227,18 +237,25 @@ class LocalRuntime:
         web_port, api_port, aws_port = options.ports
         moto_hooks.configure_moto(aws_port, _managed_policy_arns(template))
         moto_hooks.install_request_caches()
+        moto_hooks.install_lambda_concurrency_quota(options.lambda_concurrency_quota)
+        moto_hooks.install_ses_sandbox(production_access=options.ses_production_access)
+        moto_hooks.install_states_error_names()
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+        from filepipe.local.iam.runtime import runtime_iam
         from filepipe.local.runner import LambdaRunner
 
+        # IAM is evaluated on every request (the bucket policies with it, not by moto's own check).
+        moto_hooks.leave_bucket_policies_to_iam()
+        self.iam = iam = runtime_iam(PSEUDO_ACCOUNT_ID, options.region, self._function_role)
         self.runner = LambdaRunner(
             {},
             region=options.region,
             endpoint_url=self.aws_endpoint,
-            credentials=(ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+            credentials=iam.function_credentials if iam else (ACCESS_KEY_ID, SECRET_ACCESS_KEY),
             log_sink=self.out,
             max_workers_per_function=options.max_workers_per_function,
-            cwd=ROOT,
+            package_cache=options.cache_dir / "packages",
         )
         self.runner.start()
         self._stoppers.append(self.runner.stop)
@@ -248,6 +265,7 @@ class LocalRuntime:
             self._secret_for,
             local_routes={"outbox": self.outbox, "status": self.status},
             account=PSEUDO_ACCOUNT_ID,
+            iam=iam.enforcer if iam else None,
         )
         self._endpoint_app = endpoint
         # The functions' SDK clients make a few dozen calls per file: they keep their connections.
@@ -255,13 +273,18 @@ class LocalRuntime:
         aws_server.start()
         self._servers.append(aws_server)
 
-        delivery = EventDelivery(self._senders(), self._dead_letter)
+        delivery = EventDelivery(
+            self._senders(), self._dead_letter, acting=iam.deliveries.acting if iam else None
+        )
         self._stoppers.append(delivery.stop)
         moto_hooks.install_event_delivery(delivery.submit)
         moto_hooks.install_execution_events(
             lambda event: moto_hooks.put_event(PSEUDO_ACCOUNT_ID, options.region, event)
         )
-        moto_hooks.install_interpreter_clients(self.aws_endpoint, self.runner)
+        moto_hooks.install_redrive()
+        moto_hooks.install_interpreter_clients(
+            self.aws_endpoint, self.runner, iam.state_machine if iam else None
+        )
         moto_hooks.install_definition_cache(options.cache_dir / "definitions")
 
         from filepipe.provision import LocalSite, provision
@@ -281,7 +304,10 @@ class LocalRuntime:
             parameters=overrides,
             site=LocalSite(web_origin=self.web_url, api_origin=self.api_url),
             create_event_source_mappings=True,
+            iam_enforced=iam is not None,
         )
+        if iam is not None:
+            iam.check_roles(self.stack.functions)
         self.runner.add_functions(self.stack.functions)
         moto_hooks.detach_queue_invocations(
             PSEUDO_ACCOUNT_ID,
@@ -355,7 +381,7 @@ class LocalRuntime:
                 log.warning("only the first HTTP API (%s) is served locally", apis[0].logical_id)
             front = HttpApiFront(
                 apis[0],
-                self.runner.invoke,
+                self.iam.api_invoke(self.runner.invoke) if self.iam else self.runner.invoke,
                 account=PSEUDO_ACCOUNT_ID,
                 region=self.options.region,
                 aws_endpoint=self.aws_endpoint,
@@ -367,7 +393,7 @@ class LocalRuntime:
         from filepipe.ops.target import Target
 
         target = Target(
-            f"local runtime at {self.aws_endpoint}", self.client, self.stack.outputs, supports_redrive=False
+            f"local runtime at {self.aws_endpoint}", self.client, self.stack.outputs, receive_wait_seconds=0
         )
         console = ConsoleApi(target, self.console_token, outbox=self.outbox, audit_stream=self.out)
         site = with_console(SiteApp(self.options.site_dir, self.config()), console)
@@ -396,17 +422,16 @@ class LocalRuntime:
         path.write_text(json.dumps(state, indent=2, default=str))
 
     # ------------------------------------------------------------ event targets
-    def _senders(self) -> dict[str, Callable[[Any, str], None]]:
-        # A queue's URL follows from its name; looking it up once per target spares a call per event.
-        queue_urls: dict[str, str] = {}
+    def _queue_url(self, queue_arn: str) -> str:
+        """A queue's URL from its ARN, as moto writes it: EventBridge sends to the ARN and looks nothing up
+        (a GetQueueUrl would be a request of its own, which the queue's policy does not let it make)."""
+        _, _, _, _, account, name = queue_arn.split(":", 5)
+        return f"{self.aws_endpoint}/{account}/{name}"
 
+    def _senders(self) -> dict[str, Callable[[Any, str], None]]:
         def sqs(target: Any, payload: str) -> None:
-            queue_name = str(target["Arn"]).rsplit(":", 1)[-1]
             with _target_errors():
-                if queue_name not in queue_urls:
-                    found = self.client("sqs").get_queue_url(QueueName=queue_name)
-                    queue_urls[queue_name] = found["QueueUrl"]
-                url = queue_urls[queue_name]
+                url = self._queue_url(str(target["Arn"]))
                 kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": payload}
                 group = target.get("SqsParameters", {}).get("MessageGroupId")
                 if group:
@@ -458,10 +483,8 @@ class LocalRuntime:
         return {"sqs": sqs, "states": states, "lambda": function, "events": bus, "logs": log_group}
 
     def _dead_letter(self, queue_arn: str, body: str, attributes: dict[str, str]) -> None:
-        sqs = self.client("sqs")
-        url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
-        sqs.send_message(
-            QueueUrl=url,
+        self.client("sqs").send_message(
+            QueueUrl=self._queue_url(queue_arn),
             MessageBody=body,
             MessageAttributes={
                 k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v
@@ -491,9 +514,14 @@ class LocalRuntime:
         sender = self.stack.parameters.get("SenderEmail")
         if not sender:
             return "off (no SenderEmail parameter); owners learn outcomes from the web UI and FileProcessed"
+        if self.options.ses_production_access:
+            recipients = "SES production access: any recipient"
+        else:
+            recipients = "SES sandbox: only verified recipients get email (--ses-production-access leaves it)"
         if sender in self.options.verified_emails:
-            return f"from {sender} (verified); `filepipe outbox` shows what was sent"
-        return f"from {sender}, NOT verified: SES refuses to send until `filepipe ses verify {sender}`"
+            return f"from {sender} (verified); {recipients}; `filepipe outbox` shows what was sent"
+        refused = f"SES refuses to send until `filepipe ses verify {sender}`"
+        return f"from {sender}, NOT verified: {refused}; {recipients}"
 
     def banner(self) -> str:
         lines = [

@@ -1,8 +1,12 @@
 """Function workers: a zygote that preloads the SDKs and forks one warm process per function instance.
 
-Run as ``python -m filepipe.local.worker <control-fd>``. The zygote never imports function code; each forked
-worker sets the function's environment, imports its handler (the INIT phase), then serves invocations
-one at a time over its own socket until it is told to stop or killed. Nothing here imports moto.
+This file is the runtime's bootstrap, as ``/var/runtime/bootstrap.py`` is Lambda's. The runner starts it as
+``python -I -S -B worker.py <control-fd> <folder>...``: isolated from the environment, without site-packages,
+so a function imports exactly what it would on Lambda: its code folder, its package, the runtime's SDK (the
+folders given, in that order), then the standard library. It imports nothing but the standard library
+itself, and never the project's packages. The zygote never imports function code; each forked worker sets
+the function's environment, imports its handler (the INIT phase), then serves invocations one at a time
+over its own socket until it is told to stop or killed.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib
+import importlib.util
 import json
 import os
 import select
@@ -19,11 +24,12 @@ import struct
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from filepipe.local.sdk import memoize_user_agent_sanitizer
-
-# Imported once in the zygote so every worker starts with them already loaded (copy-on-write pages).
+# Imported once in the zygote so every worker starts with them already loaded (copy-on-write pages); each
+# comes from the function's package or the runtime's SDK, and is skipped when the package lacks it.
 PRELOAD = (
     "boto3",
     "botocore.session",
@@ -40,8 +46,6 @@ PRELOAD = (
     "PIL.PngImagePlugin",
     "PIL.WebPImagePlugin",
     "PIL.GifImagePlugin",
-    "jwt",
-    "filepipe.lambdas",
 )
 
 # AWS SDK service models the zygote parses once (see _parse_sdk_models_once).
@@ -115,24 +119,101 @@ def _idle_for(sock: socket.socket, seconds: float) -> bool:
     return not readable
 
 
+# ------------------------------------------------------------------ what Lambda's Python runtime does
+class LambdaContext:
+    """The context object Lambda passes a handler: the attributes handlers and Powertools read."""
+
+    def __init__(self, spec: dict[str, Any], request_id: str, client_context: Any) -> None:
+        self.function_name = str(spec["name"])
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = str(spec["arn"])
+        self.memory_limit_in_mb = int(spec["memoryMb"])
+        self.aws_request_id = request_id
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.client_context = client_context
+        self.identity = None
+        self._deadline = time.monotonic() + int(spec["timeout"])
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class Fault(Exception):
+    """An error the runtime itself reports, with Lambda's ``Runtime.*`` error type."""
+
+    def __init__(self, error_type: str, message: str, trace: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.trace = trace or []
+
+
+def error_result(error_type: str, message: str, trace: list[str], request_id: str = "") -> dict[str, Any]:
+    """The error document Lambda returns for a failed invocation or INIT phase."""
+    return {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": trace}
+
+
+def _function_frames(error: BaseException) -> list[str]:
+    """The error's stack trace from the first frame outside this bootstrap, as Lambda shows it."""
+    frames = traceback.extract_tb(error.__traceback__)
+    for index, frame in enumerate(frames):
+        if frame.filename != __file__:
+            return traceback.format_list(frames[index:])
+    return traceback.format_list(frames)
+
+
+def load_handler(handler: str) -> Callable[[Any, Any], Any]:
+    """Import the handler's module and find the function in it, failing the way Lambda's runtime does."""
+    try:
+        module_name, function_name = handler.rsplit(".", 1)
+    except ValueError as error:
+        raise Fault("Runtime.MalformedHandlerName", f"Bad handler '{handler}': {error}") from None
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise Fault(
+            "Runtime.BuiltInModuleConflict", f"Cannot use built-in module {module_name} as a handler module"
+        )
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except ImportError as error:
+        raise Fault(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}"
+        ) from None
+    except SyntaxError as error:
+        trace = [f'  File "{error.filename}" Line {error.lineno}\n    {error.text}']
+        raise Fault(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {error}", trace
+        ) from None
+    try:
+        function: Callable[[Any, Any], Any] = getattr(module, function_name)
+    except AttributeError:
+        raise Fault(
+            "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'"
+        ) from None
+    return function
+
+
+def _log_error(result: dict[str, Any]) -> None:
+    lines = "".join(result["stackTrace"]).rstrip()
+    print(f"[ERROR] {result['errorType']}: {result['errorMessage']}", file=sys.stderr)
+    if lines:
+        print(f"Traceback (most recent call last):\n{lines}", file=sys.stderr)
+    sys.stderr.flush()
+
+
 # ------------------------------------------------------------------ the worker (a forked child)
 def _serve(sock: socket.socket, spec: dict[str, Any]) -> None:
-    from filepipe.lambdas import LambdaContext, error_payload, load_handler
-
-    code_path = spec["codePath"]
-    os.chdir(code_path)
-    sys.path.insert(0, code_path)
+    os.chdir(spec["codePath"])  # LAMBDA_TASK_ROOT, the first folder of the import path
     began = time.monotonic()
+    failure: dict[str, Any] | None = None
     try:
         handler = load_handler(spec["handler"])
-    except Exception as error:
-        payload = error_payload(error)
-        payload["errorType"] = (
-            "Runtime.HandlerNotFound" if isinstance(error, AttributeError) else "Runtime.ImportModuleError"
-        )
-        payload["errorMessage"] = f"Unable to import module '{spec['handler']}': {error}"
-        print(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}", file=sys.stderr, flush=True)
-        send_frame(sock, {"op": "init-error"}, json.dumps(payload).encode())
+    except Fault as fault:
+        failure = error_result(fault.error_type, str(fault), fault.trace)
+    except Exception as error:  # the module raised while it was imported: a settings error, say
+        failure = error_result(type(error).__name__, str(error), _function_frames(error))
+    if failure is not None:
+        _log_error(failure)
+        send_frame(sock, {"op": "init-error"}, json.dumps(failure).encode())
         return
     send_frame(sock, {"op": "ready", "initMs": (time.monotonic() - began) * 1000})
 
@@ -148,15 +229,7 @@ def _serve(sock: socket.socket, spec: dict[str, Any]) -> None:
         if header.get("op") != "invoke":
             return
         request_id = header["requestId"]
-        context = LambdaContext(
-            function_name=spec["name"],
-            invoked_function_arn=spec["arn"],
-            memory_limit_in_mb=int(spec["memoryMb"]),
-            timeout_seconds=int(spec["timeout"]),
-            aws_request_id=request_id,
-        )
-        context.client_context = header.get("clientContext")  # type: ignore[attr-defined]
-        context.identity = None  # type: ignore[attr-defined]
+        context = LambdaContext(spec, request_id, header.get("clientContext"))
         os.environ["_X_AMZN_TRACE_ID"] = header.get("traceId", "")
         function_error = None
         try:
@@ -174,13 +247,9 @@ def _serve(sock: socket.socket, spec: dict[str, Any]) -> None:
                 ).encode()
         except Exception as error:
             function_error = "Unhandled"
-            # Lambda's stack trace starts in the function; this loop's own frame is not part of it.
-            error.__traceback__ = error.__traceback__.tb_next if error.__traceback__ else None
-            payload = error_payload(error)
-            payload["requestId"] = request_id
-            lines = "".join(traceback.format_exception(error)).rstrip()
-            print(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}\n{lines}", file=sys.stderr)
-            response = json.dumps(payload).encode()
+            failure = error_result(type(error).__name__, str(error), _function_frames(error), request_id)
+            _log_error(failure)
+            response = json.dumps(failure).encode()
         sys.stdout.flush()
         sys.stderr.flush()
         send_frame(sock, {"op": "result", "functionError": function_error}, response)
@@ -207,6 +276,7 @@ def _become_worker(
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     os.environ.clear()
     os.environ.update(spec["environment"])
+    time.tzset()  # the function's TZ, not the zygote's
     if "random" in sys.modules:
         sys.modules["random"].seed()
     sock = socket.socket(fileno=worker_fd)
@@ -273,6 +343,16 @@ def _reap(control: socket.socket, children: set[int]) -> None:
             )
 
 
+def _runtime_module(name: str) -> Any:
+    """A module of the runtime's own folder, loaded from its file: the project's packages stay unimported."""
+    spec = importlib.util.spec_from_file_location(f"_runtime_{name}", Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def zygote(control_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runtime stops its workers itself on Ctrl-C
     die_with_parent()
@@ -281,7 +361,7 @@ def zygote(control_fd: int) -> None:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
     _parse_sdk_models_once()
-    memoize_user_agent_sanitizer()
+    _runtime_module("sdk").memoize_user_agent_sanitizer()
     control = socket.socket(fileno=control_fd)
     wakeup_read, wakeup_write = os.pipe()
     os.set_blocking(wakeup_write, False)
@@ -324,4 +404,7 @@ def zygote(control_fd: int) -> None:
 
 
 if __name__ == "__main__":
+    # What Lambda searches before the standard library: the code folder (LAMBDA_TASK_ROOT), the function's
+    # package, the runtime's SDK. `python -I -S` left nothing else ahead of the standard library.
+    sys.path[:0] = sys.argv[2:]
     zygote(int(sys.argv[1]))

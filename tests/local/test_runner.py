@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -13,6 +16,8 @@ from typing import Any
 
 import pytest
 
+import filepipe.local.worker as bootstrap
+from filepipe.local.packages import LAMBDA_RUNTIME_SDK, prepare
 from filepipe.local.runner import FunctionNotFound, InvalidRequestContent, LambdaRunner
 from filepipe.local.worker import IDLE_TRIM_SECONDS
 from filepipe.provision import FunctionSpec
@@ -76,6 +81,38 @@ HANDLERS = textwrap.dedent(
     """
 )
 
+# What a handler can see of its process: its import path, where every loaded module came from, the SDK.
+ISOLATION = textwrap.dedent(
+    """
+    import os, sys
+
+    def imports(event, context):
+        import boto3
+        files = {getattr(module, "__file__", None) for module in list(sys.modules.values())}
+        return {
+            "path": sys.path,
+            "files": sorted(file for file in files if file),
+            "boto3": boto3.__version__,
+        }
+
+    def environment(event, context):
+        return dict(os.environ)
+    """
+)
+
+# Lambda's defined runtime environment variables (reserved, and the unreserved ones it sets itself), from
+# "Using Lambda environment variables" in the Lambda developer guide.
+LAMBDA_DEFINED_VARIABLES = {
+    *("_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV"),
+    *("AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION"),
+    *("AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME"),
+    *("AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
+    *("AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ"),
+    *("LANG", "PATH", "LD_LIBRARY_PATH", "PYTHONPATH", "AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_DAEMON_ADDRESS"),
+}
+# What the local runtime adds: the SDK talks to the local endpoint and never reads a developer's profile.
+LOCAL_ENDPOINT_VARIABLES = {"AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"}
+
 
 def spec(code: Path, logical: str, handler: str, timeout: int = 3, memory: int = 128) -> FunctionSpec:
     return FunctionSpec(
@@ -95,6 +132,14 @@ def spec(code: Path, logical: str, handler: str, timeout: int = 3, memory: int =
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LambdaRunner, io.StringIO]]:
     code = tmp_path_factory.mktemp("code")
     (code / "handlers.py").write_text(HANDLERS)
+    (code / "isolation.py").write_text(ISOLATION)
+    # Mistakes a developer makes: importing what the functions' requirements do not declare.
+    (code / "needs_yaml.py").write_text(
+        "import yaml\n\ndef handler(event, context):\n    return yaml.__name__\n"
+    )
+    (code / "needs_moto.py").write_text(
+        "from moto import mock_aws\n\ndef handler(event, context):\n    return 1\n"
+    )
     functions = {
         "Echo": spec(code, "Echo", "handlers.echo"),
         "Fail": spec(code, "Fail", "handlers.fail"),
@@ -104,6 +149,11 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LambdaRun
         "Missing": spec(code, "Missing", "nowhere.handler"),
         "Unserializable": spec(code, "Unserializable", "handlers.unserializable"),
         "Churn": spec(code, "Churn", "handlers.churn", memory=1024),
+        "Imports": spec(code, "Imports", "isolation.imports", memory=256),
+        "Environment": spec(code, "Environment", "isolation.environment"),
+        "NeedsYaml": spec(code, "NeedsYaml", "needs_yaml.handler"),
+        "NeedsMoto": spec(code, "NeedsMoto", "needs_moto.handler"),
+        "NoFunction": spec(code, "NoFunction", "handlers.nowhere"),
     }
     logs = io.StringIO()
     running = LambdaRunner(
@@ -217,6 +267,15 @@ def test_an_unimportable_handler_is_an_import_error(runner: tuple[LambdaRunner, 
     assert "nowhere" in payload["errorMessage"]
 
 
+def test_a_handler_missing_from_its_module_is_handler_not_found(
+    runner: tuple[LambdaRunner, io.StringIO],
+) -> None:
+    payload, error = invoke(runner[0], "NoFunction")
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Runtime.HandlerNotFound"
+    assert payload["errorMessage"] == "Handler 'nowhere' missing on module 'handlers'"
+
+
 def test_a_result_that_is_not_json_is_a_marshal_error(runner: tuple[LambdaRunner, io.StringIO]) -> None:
     payload, error = invoke(runner[0], "Unserializable")
     assert error == "Unhandled"
@@ -263,3 +322,74 @@ def test_an_idle_worker_gives_the_memory_its_invocation_freed_back(
             f"still {rss_bytes(pid) // 2**20} MB after going idle (was {held} MB)"
         )
         time.sleep(0.1)
+
+
+def _stdlib_path() -> list[str]:
+    """The import path of this interpreter with nothing but its standard library."""
+    probe = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", "import json, sys; print(json.dumps(sys.path))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return list(json.loads(probe.stdout))
+
+
+def test_a_function_imports_only_its_code_its_package_and_the_runtime_sdk(
+    runner: tuple[LambdaRunner, io.StringIO],
+) -> None:
+    body, error = invoke(runner[0], "Imports")
+    assert error is None, body
+    code = Path(body["path"][0])
+    sdk = prepare(code).sdk_dir  # this code folder has no requirements.txt: no package of its own
+    stdlib = _stdlib_path()
+    assert body["path"] == [str(code), str(sdk), *stdlib]
+    assert body["boto3"] == LAMBDA_RUNTIME_SDK[0].split("==")[1]  # the runtime's SDK, not the venv's
+    bootstrap_files = {bootstrap.__file__, str(Path(bootstrap.__file__).with_name("sdk.py"))}
+    allowed = (str(code), str(sdk), *(folder for folder in stdlib if folder))
+    strays = [
+        file
+        for file in body["files"]
+        if file not in bootstrap_files and not any(file.startswith(f"{folder}{os.sep}") for folder in allowed)
+    ]
+    assert strays == [], "modules loaded from outside the function's folders and the standard library"
+    assert not any(file.startswith(f"{sys.prefix}{os.sep}") for file in body["files"])  # nothing of the venv
+
+
+@pytest.mark.parametrize(
+    ("function", "module", "missing"),
+    [("NeedsYaml", "needs_yaml", "yaml"), ("NeedsMoto", "needs_moto", "moto")],
+)
+def test_a_package_the_functions_do_not_declare_fails_the_init_as_on_lambda(
+    runner: tuple[LambdaRunner, io.StringIO], function: str, module: str, missing: str
+) -> None:
+    # Both are installed in the project's virtualenv; neither is in the function's package.
+    lambda_runner, logs = runner
+    payload, error = invoke(lambda_runner, function)
+    assert error == "Unhandled"
+    assert payload == {
+        "errorMessage": f"Unable to import module '{module}': No module named '{missing}'",
+        "errorType": "Runtime.ImportModuleError",
+        "requestId": "",
+        "stackTrace": [],
+    }
+    assert (
+        f"{function} | [ERROR] Runtime.ImportModuleError: Unable to import module '{module}'"
+        in logs.getvalue()
+    )
+
+
+def test_the_runtime_environment_does_not_leak_into_a_function(
+    runner: tuple[LambdaRunner, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a developer's shell and the project's virtualenv set; a function on Lambda sees none of it.
+    monkeypatch.setenv("VIRTUAL_ENV", sys.prefix)
+    monkeypatch.setenv("PYTHONPATH", str(Path(bootstrap.__file__).parents[2]))
+    monkeypatch.setenv("HOME", "/home/developer")
+    monkeypatch.setenv("DEVELOPER_SECRET", "s3cr3t")
+    environment, error = invoke(runner[0], "Environment")
+    assert error is None
+    assert set(environment) - {"GREETING"} - LAMBDA_DEFINED_VARIABLES - LOCAL_ENDPOINT_VARIABLES == set()
+    assert "PYTHONPATH" not in environment  # Lambda's is its runtime folder; here the path is set directly
+    assert ".venv" not in environment["PATH"]
+    assert sys.prefix not in environment["PATH"]
