@@ -170,7 +170,8 @@ class AwsEndpoint:
         if presigned_refusal is not None:  # S3 checks a URL's lifetime before who signed it
             return _reply(start_response, presigned_refusal)
         hides_missing: Callable[[], bool] | None = None
-        if self._iam is not None:
+        # A CORS preflight carries no credentials: AWS answers it from the resource's CORS rules alone.
+        if self._iam is not None and method != "OPTIONS":
             try:
                 gate = self._iam.check(environ)
             except Refused as refused:
