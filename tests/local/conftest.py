@@ -152,6 +152,14 @@ class LocalProcess:
         except subprocess.TimeoutExpired:
             return None
 
+    def stop(self) -> None:
+        """Ctrl-C, as an operator stops it; killed with its children if it does not end in time."""
+        if self.process.poll() is None and self.interrupt(timeout=10) is None:
+            self.kill()
+        self.reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
     def kill(self) -> None:
         for pid in descendants(self.process.pid):
             with contextlib.suppress(ProcessLookupError):
@@ -164,8 +172,4 @@ class LocalProcess:
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
     running = LocalProcess(tmp_path_factory.mktemp("filepipe-local"), DEMO_EMAIL_ARGS)
     yield running
-    if running.process.poll() is None and running.interrupt(timeout=10) is None:
-        running.kill()
-    running.reader.join(timeout=10)
-    if running.process.stdout is not None:
-        running.process.stdout.close()
+    running.stop()

@@ -89,14 +89,6 @@ def start_stack_without_scanner(state_dir: Path, outage: ScannerOutage) -> Local
     )
 
 
-def stop_stack(running: LocalProcess) -> None:
-    if running.process.poll() is None and running.interrupt(timeout=10) is None:
-        running.kill()
-    running.reader.join(timeout=10)
-    if running.process.stdout is not None:
-        running.process.stdout.close()
-
-
 def console_address(running: LocalProcess) -> tuple[str, str]:
     """The console URL and token `filepipe local` printed (the banner follows the ready line)."""
     deadline = time.monotonic() + 5
@@ -314,7 +306,7 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScannerOutage]:
 def stack(tmp_path_factory: pytest.TempPathFactory, outage: ScannerOutage) -> Iterator[LocalProcess]:
     running = start_stack_without_scanner(tmp_path_factory.mktemp("console-api"), outage)
     yield running
-    stop_stack(running)
+    running.stop()
 
 
 @pytest.mark.local

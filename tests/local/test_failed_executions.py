@@ -24,11 +24,7 @@ def stack_without_scanner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         tmp_path_factory.mktemp("no-scanner"), ["--parameter", "ClamdAddress=tcp://127.0.0.1:9"]
     )
     yield running
-    if running.process.poll() is None and running.interrupt(timeout=10) is None:
-        running.kill()
-    running.reader.join(timeout=10)
-    if running.process.stdout is not None:
-        running.process.stdout.close()
+    running.stop()
 
 
 def test_a_failed_run_is_recorded_and_lands_in_the_failed_executions_queue(

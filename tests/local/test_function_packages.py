@@ -64,11 +64,7 @@ def mistaken_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPr
         )  # the developer's shell has it; Lambda does not
         running = LocalProcess(tmp_path_factory.mktemp("state"), ["--template", str(template)])
     yield running
-    if running.process.poll() is None and running.interrupt(timeout=10) is None:
-        running.kill()
-    running.reader.join(timeout=10)
-    if running.process.stdout is not None:
-        running.process.stdout.close()
+    running.stop()
 
 
 def _client(service: str, stack: LocalProcess) -> Any:

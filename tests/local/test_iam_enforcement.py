@@ -59,14 +59,6 @@ def start(factory: pytest.TempPathFactory, name: str, *mutations: Mutation) -> L
     )
 
 
-def stop(running: LocalProcess) -> None:
-    if running.process.poll() is None and running.interrupt(timeout=10) is None:
-        running.kill()
-    running.reader.join(timeout=10)
-    if running.process.stdout is not None:
-        running.process.stdout.close()
-
-
 def admin(stack: LocalProcess, service: str) -> Any:
     """A client of the operator: the runtime's key, the account's administrator."""
     return boto3.client(
@@ -305,7 +297,7 @@ def workflow_mistakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
         replace(NOTIFY_SENDS_AS, NOTIFY_SENDS_AS.replace("!Ref SenderEmail", "someone-else@example.com")),
     )
     yield running
-    stop(running)
+    running.stop()
 
 
 def test_without_list_bucket_the_clean_file_ends_failed_at_promote(workflow_mistakes: LocalProcess) -> None:
@@ -390,7 +382,7 @@ def api_without_put_item(tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
         replace(API_TABLE_ACTIONS, API_TABLE_ACTIONS.replace(" dynamodb:PutItem,", "")),
     )
     yield running
-    stop(running)
+    running.stop()
 
 
 def test_without_put_item_asking_for_an_upload_is_a_server_error(api_without_put_item: LocalProcess) -> None:
@@ -429,7 +421,7 @@ def delivery_mistakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
         replace(API_WRITES_UPLOADS, API_WRITES_UPLOADS.replace("s3:PutObject, ", "")),
     )
     yield running
-    stop(running)
+    running.stop()
 
 
 def test_a_presigned_post_carries_its_signers_permissions(delivery_mistakes: LocalProcess) -> None:

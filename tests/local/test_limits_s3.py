@@ -50,11 +50,7 @@ def stack_without_eventbridge(tmp_path_factory: pytest.TempPathFactory) -> Itera
         tmp_path_factory.mktemp("no-eventbridge"), ["--template", str(copy / "template.yaml")]
     )
     yield running
-    if running.process.poll() is None and running.interrupt(timeout=10) is None:
-        running.kill()
-    running.reader.join(timeout=10)
-    if running.process.stdout is not None:
-        running.process.stdout.close()
+    running.stop()
 
 
 def client(stack: LocalProcess, service: str) -> Any:

@@ -145,11 +145,7 @@ def sender_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProce
         ["--parameter", f"SenderEmail={DEMO_SENDER}", "--verify-email", DEMO_SENDER],
     )
     yield running
-    if running.process.poll() is None and running.interrupt(timeout=10) is None:
-        running.kill()
-    running.reader.join(timeout=10)
-    if running.process.stdout is not None:
-        running.process.stdout.close()
+    running.stop()
 
 
 def outbox(stack: LocalProcess) -> list[dict[str, Any]]:
