@@ -19,7 +19,6 @@ from tests.local.test_console_api import (
     ScannerOutage,
     console_address,
     start_stack_without_scanner,
-    stop_stack,
     wait_for_status,
 )
 
@@ -41,7 +40,7 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScannerOutage]:
 def stack(tmp_path_factory: pytest.TempPathFactory, outage: ScannerOutage) -> Iterator[LocalProcess]:
     running = start_stack_without_scanner(tmp_path_factory.mktemp("console-browser"), outage)
     yield running
-    stop_stack(running)
+    running.stop()
 
 
 class PageErrors:
