@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
-from filepipe import lambda_quotas
-from filepipe.schedules import ScheduleError, ScheduleTiming
+from filepipe.local.services.awslambda import quotas as lambda_quotas
+from filepipe.local.services.scheduler.expressions import ScheduleError, ScheduleTiming
 from filepipe.template import PSEUDO_ACCOUNT_ID, Resolver, Template, references, substitute_definition
 
 ClientFactory = Callable[[str], Any]

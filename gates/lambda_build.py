@@ -25,7 +25,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from filepipe.local.packages import LAMBDA_RUNTIME_SDK
+from filepipe.local.services.awslambda.packages import LAMBDA_RUNTIME_SDK
 from gates import BUILD_DIR, GATES_DIR, ROOT, GateError, run, tool
 
 BUILD_ROOT = BUILD_DIR / "lambda"

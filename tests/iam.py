@@ -28,7 +28,7 @@ import common.aws
 from common.storage import MISSING_CODES
 from filepipe.local.iam import policy as iam_policy
 from filepipe.local.iam.calls import UnknownOperation
-from filepipe.local.iam.services.s3 import S3Rules
+from filepipe.local.services.s3.access import S3Rules
 from tests.stack import StackFixture
 
 _CHECK = "filepipe-iam-check"

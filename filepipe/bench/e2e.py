@@ -40,7 +40,7 @@ import requests
 from filepipe.bench import BenchContext, Row, megabytes, section
 from filepipe.clamd import LocalClamd
 from filepipe.local.client import BrowserClient
-from filepipe.local.worker import IDLE_TRIM_SECONDS
+from filepipe.local.services.awslambda.worker import IDLE_TRIM_SECONDS
 
 SEQUENTIAL_UPLOADS = 50
 CONCURRENT_UPLOADERS = 8

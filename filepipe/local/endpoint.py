@@ -20,14 +20,14 @@ from filepipe.local.http_server import status_line
 from filepipe.local.iam import acting
 from filepipe.local.iam.enforcer import Enforcer, Refused
 from filepipe.local.moto_hooks import TokenRevocationError, revoke_refresh_token, session_expiration
-from filepipe.local.runner import (
+from filepipe.local.services.awslambda.runner import (
     FunctionNotFound,
     InvalidRequestContent,
     LambdaRunner,
     RequestTooLarge,
     Throttled,
 )
-from filepipe.local.s3_post import (
+from filepipe.local.services.s3.post import (
     S3PostError,
     SecretLookup,
     check_post,
@@ -35,7 +35,7 @@ from filepipe.local.s3_post import (
     parse_form,
     signed_put_headers,
 )
-from filepipe.local.s3_presigned import check_lifetime, is_presigned_s3
+from filepipe.local.services.s3.presigned import check_lifetime, is_presigned_s3
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 StartResponse = Callable[..., Any]

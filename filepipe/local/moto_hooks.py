@@ -20,8 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from filepipe.lambdas import InvokeResult
-from filepipe.local.events import RuleTarget, execution_status_event
+from filepipe.local.services.awslambda.invoke import InvokeResult
+from filepipe.local.services.events.delivery import RuleTarget, execution_status_event
 
 RuleSink = Callable[[RuleTarget, dict[str, Any]], None]
 # Objects up to this size stay in memory in moto (its default spills anything over ~5 MB to disk).
@@ -137,7 +137,7 @@ def _send_to_targets(rule: Any, event: dict[str, Any], transform_input: bool = T
         return
     if not rule.event_pattern.matches_event(event):
         return
-    from filepipe.local.events import normalize_event
+    from filepipe.local.services.events.delivery import normalize_event
 
     normalized = normalize_event(event)
     event["id"] = normalized["id"]  # the same event keeps one id across all the rules it matches
@@ -166,7 +166,7 @@ def put_event(account: str, region: str, event: dict[str, Any]) -> None:
 def _status_event(execution: Any, status: str) -> dict[str, Any]:
     from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-    from filepipe.local.stepfunctions_redrive import event_fields
+    from filepipe.local.services.stepfunctions.redrive import event_fields
 
     succeeded = status == "SUCCEEDED"
     stop_date: datetime | None = execution.stop_date if status != "RUNNING" else None
@@ -217,8 +217,8 @@ def install_execution_events(sink: StatusSink) -> None:
 def install_redrive() -> Callable[[], None]:
     """RedriveExecution, which moto lacks, and the redrive members of DescribeExecution and ListExecutions.
 
-    The redrive itself is filepipe.local.stepfunctions_redrive (which lists the interpreter internals it
-    uses); a redriven execution's RUNNING status change goes to the sink install_execution_events set.
+    The redrive itself is filepipe.local.services.stepfunctions.redrive (which lists the interpreter
+    internals it uses); a redriven execution's RUNNING status change goes to install_execution_events' sink.
     Relies on moto's ``StepFunctionResponse`` (``describe_execution`` and ``list_executions`` returning an
     ``ActionResult`` of a dict, ``_get_param``, ``stepfunction_backend``), on dispatch by method name through
     ``moto.core.responses.method_names_from_class``, on ``StepFunctionsParserBackend.describe_execution``
@@ -230,7 +230,7 @@ def install_redrive() -> Callable[[], None]:
     from moto.core.responses import ActionResult
     from moto.stepfunctions.responses import StepFunctionResponse
 
-    from filepipe.local import stepfunctions_redrive
+    from filepipe.local.services.stepfunctions import redrive as stepfunctions_redrive
 
     original_describe = StepFunctionResponse.describe_execution
     original_list = StepFunctionResponse.list_executions
@@ -783,7 +783,7 @@ def _invoke_in_process(
             return None
         from botocore.exceptions import ClientError
 
-        from filepipe.local.runner import RequestTooLarge, Throttled
+        from filepipe.local.services.awslambda.runner import RequestTooLarge, Throttled
 
         try:
             if authorize is not None:
@@ -830,7 +830,7 @@ def _invoke_task_directly(
     from botocore.exceptions import ClientError
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-    from filepipe.local.runner import RequestTooLarge, Throttled
+    from filepipe.local.services.awslambda.runner import RequestTooLarge, Throttled
 
     def invoke(parameters: dict[str, Any], region: str, state_credentials: Any) -> Any:
         name = parameters.get("FunctionName")
@@ -1070,7 +1070,7 @@ def install_lambda_concurrency_quota(quota: int) -> Callable[[], None]:
     from moto.awslambda.exceptions import InvalidParameterValueException
     from moto.awslambda.models import LambdaBackend
 
-    from filepipe.lambda_quotas import LambdaRefusal, check_reservation
+    from filepipe.local.services.awslambda.quotas import LambdaRefusal, check_reservation
 
     original = LambdaBackend.put_function_concurrency
 

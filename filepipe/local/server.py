@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from filepipe.lambda_quotas import NEW_ACCOUNT_CONCURRENCY_QUOTA
 from filepipe.local.endpoint import AwsEndpoint, in_process_transport
-from filepipe.local.events import EventDelivery, TargetError
+from filepipe.local.services.awslambda.quotas import NEW_ACCOUNT_CONCURRENCY_QUOTA
+from filepipe.local.services.events.delivery import EventDelivery, TargetError
 from filepipe.template import PSEUDO_ACCOUNT_ID, ROOT, TEMPLATE_PATH, Template, load_template_cached
 
 log = logging.getLogger("filepipe.local")
@@ -243,7 +243,7 @@ class LocalRuntime:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         from filepipe.local.iam.runtime import runtime_iam
-        from filepipe.local.runner import LambdaRunner
+        from filepipe.local.services.awslambda.runner import LambdaRunner
 
         # IAM is evaluated on every request (the bucket policies with it, not by moto's own check).
         moto_hooks.leave_bucket_policies_to_iam()
@@ -322,7 +322,7 @@ class LocalRuntime:
         self.startup_seconds = time.monotonic() - began
 
     def _start_pollers(self) -> None:
-        from filepipe.local.mappings import QueuePoller
+        from filepipe.local.services.awslambda.mappings import QueuePoller
 
         for spec in self.stack.event_source_mappings.values():
             if not spec.enabled:
@@ -332,7 +332,7 @@ class LocalRuntime:
             self._stoppers.append(poller.stop)
 
     def _start_schedules(self, delivery: EventDelivery) -> None:
-        from filepipe.local.scheduler import Scheduler
+        from filepipe.local.services.scheduler.clock import Scheduler
 
         scheduler = Scheduler(
             list(self.stack.schedules.values()), delivery.submit, PSEUDO_ACCOUNT_ID, self.options.region
@@ -372,8 +372,8 @@ class LocalRuntime:
         return site_config(self.stack.outputs, self.options.region, cognito_endpoint=self.aws_endpoint + "/")
 
     def _start_http(self, web_port: int, api_port: int) -> None:
-        from filepipe.local.http_api import HttpApiFront
-        from filepipe.local.web import SiteApp
+        from filepipe.local.services.apigateway.http_api import HttpApiFront
+        from filepipe.local.services.cloudfront.web import SiteApp
 
         apis = list(self.stack.http_apis.values())
         if apis:
@@ -443,7 +443,7 @@ class LocalRuntime:
                 self.client("stepfunctions").start_execution(stateMachineArn=target["Arn"], input=payload)
 
         def function(target: Any, payload: str) -> None:
-            from filepipe.local.runner import FunctionNotFound
+            from filepipe.local.services.awslambda.runner import FunctionNotFound
 
             try:
                 self.runner.invoke_event(str(target["Arn"]), payload.encode())

@@ -12,10 +12,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from filepipe.lambdas import InvokeResult
-from filepipe.local.events import RuleTarget
-from filepipe.local.mappings import QueuePoller, sqs_event, succeeded_messages
-from filepipe.local.scheduler import Scheduler
+from filepipe.local.services.awslambda.invoke import InvokeResult
+from filepipe.local.services.awslambda.mappings import QueuePoller, sqs_event, succeeded_messages
+from filepipe.local.services.events.delivery import RuleTarget
+from filepipe.local.services.scheduler.clock import Scheduler
 from filepipe.provision import EventSourceMappingSpec, ScheduleSpec
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:start"

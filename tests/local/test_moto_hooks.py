@@ -17,9 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from filepipe.lambdas import InvokeResult
 from filepipe.local import moto_hooks
-from filepipe.local.runner import Throttled
+from filepipe.local.services.awslambda.invoke import InvokeResult
+from filepipe.local.services.awslambda.runner import Throttled
 
 
 class FakeRunner:

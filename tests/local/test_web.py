@@ -8,7 +8,7 @@ from typing import Any
 
 from werkzeug.test import EnvironBuilder
 
-from filepipe.local.web import SiteApp
+from filepipe.local.services.cloudfront.web import SiteApp
 
 
 def get(app: SiteApp, path: str, method: str = "GET") -> tuple[str, dict[str, str], bytes]:

@@ -11,9 +11,9 @@ import pytest
 from werkzeug.test import EnvironBuilder
 
 from filepipe.local.iam.calls import Call, UnknownOperation
-from filepipe.local.iam.services import rules_for
-from filepipe.local.iam.services.s3 import S3Rules
+from filepipe.local.iam.rules import rules_for
 from filepipe.local.iam.wire import parse, signature
+from filepipe.local.services.s3.access import S3Rules
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

@@ -12,7 +12,7 @@ from moto import mock_aws
 
 import common.aws
 import common.settings
-from filepipe.lambdas import LambdaContext
+from filepipe.local.services.awslambda.invoke import LambdaContext
 from metadata import handler
 from metadata.pdf import PagesCountScanner, count_pages
 from tests import images

@@ -17,7 +17,7 @@ from common.errors import ServiceThrottled
 from common.model import Channel, FileRef, new_file_id
 from common.records import FileRecords, now_iso
 from common.settings import SettingsError, load_settings
-from filepipe.lambdas import invoke_in_process
+from filepipe.local.services.awslambda.invoke import invoke_in_process
 from notify.handler import BusPublisher, NotifySettings, SesMailer
 from notify.logic import Delivery, EmailRefused, Result, missed, notify
 from tests.stack import REGION, StackFixture, step_event

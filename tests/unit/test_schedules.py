@@ -6,7 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from filepipe.schedules import ScheduleError, ScheduleTiming, interval_seconds, one_time
+from filepipe.local.services.scheduler.expressions import (
+    ScheduleError,
+    ScheduleTiming,
+    interval_seconds,
+    one_time,
+)
 
 
 def utc(text: str) -> datetime:

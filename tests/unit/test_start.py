@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from filepipe.lambdas import invoke_in_process
+from filepipe.local.services.awslambda.invoke import invoke_in_process
 from filepipe.template import Template
 from start.logic import start_request
 from tests.stack import StackFixture

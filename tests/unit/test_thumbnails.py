@@ -15,7 +15,7 @@ from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageFile, ImageStat
 from common.errors import FileRejected
 from common.model import FileRef, ingest_key, new_file_id, thumbnail_key
 from common.storage import OpenObject
-from filepipe.lambdas import LambdaContext
+from filepipe.local.services.awslambda.invoke import LambdaContext
 from tests import images
 from tests.stack import ingest_bucket, put_upload, reset_function_caches, step_event
 from thumbnails import handler, render

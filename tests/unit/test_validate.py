@@ -21,7 +21,7 @@ import common.filetypes
 import common.settings
 from common.errors import FileRejected
 from common.model import FileRef, ingest_key, new_file_id
-from filepipe.lambdas import LambdaContext, invoke_in_process
+from filepipe.local.services.awslambda.invoke import LambdaContext, invoke_in_process
 from tests import images
 from tests.stack import (
     StackFixture,

@@ -16,8 +16,8 @@ from moto.core.botocore_stubber import MockRawResponse
 
 from common.model import FileRef, ingest_key, new_file_id
 from common.records import FileRecords, now_iso
-from filepipe.lambdas import InvokeResult, invoke_in_process
-from filepipe.local.events import execution_status_event, target_input
+from filepipe.local.services.awslambda.invoke import InvokeResult, invoke_in_process
+from filepipe.local.services.events.delivery import execution_status_event, target_input
 from filepipe.provision import FunctionSpec, Stack
 from filepipe.ses import verify
 from tests.iam import RolePolicy, acting_as, roles_of

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from filepipe.lambdas import InvokeResult
 from filepipe.local.moto_hooks import install_states_error_names
+from filepipe.local.services.awslambda.invoke import InvokeResult
 from filepipe.provision import FunctionSpec
 from tests import images
 from tests.workflow.harness import Pipeline

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from common.model import FileRef
-from filepipe.lambdas import InvokeResult, invoke_in_process
+from filepipe.local.services.awslambda.invoke import InvokeResult, invoke_in_process
 from tests import images
 from tests.workflow.harness import Pipeline
 

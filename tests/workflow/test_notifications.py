@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from common.errors import ServiceThrottled
-from filepipe.lambdas import InvokeResult
+from filepipe.local.services.awslambda.invoke import InvokeResult
 from notify.handler import BusPublisher, SesMailer
 from tests import images
 from tests.workflow.conftest import PipelineFactory

@@ -12,7 +12,7 @@ import pytest
 import common.aws
 from common.model import FileRef, clean_prefix
 from filepipe.clamd import eicar_bytes
-from filepipe.lambdas import InvokeResult, invoke_in_process
+from filepipe.local.services.awslambda.invoke import InvokeResult, invoke_in_process
 from tests import images
 from tests.workflow.conftest import PipelineFactory
 from tests.workflow.harness import Pipeline, crash

@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from common.model import FileRef
-from filepipe.lambdas import InvokeResult, invoke_in_process
-from filepipe.local import stepfunctions_redrive
+from filepipe.local.services.awslambda.invoke import InvokeResult, invoke_in_process
+from filepipe.local.services.stepfunctions import redrive as stepfunctions_redrive
 from filepipe.ops.audit import AuditLog
 from filepipe.ops.executions import describe
 from filepipe.ops.replay import Action, Replayer, ReplayOptions

@@ -17,7 +17,7 @@ from PIL import Image
 
 from common.model import FileRef
 from filepipe.clamd import LocalClamd, eicar_bytes
-from filepipe.lambdas import InvokeResult
+from filepipe.local.services.awslambda.invoke import InvokeResult
 from filepipe.ops.audit import AuditLog
 from filepipe.ops.cli import main
 from filepipe.ops.replay import Action, Replayer, ReplayOptions

@@ -15,10 +15,10 @@ from filepipe.local.iam.evaluation import Decision, decide
 from filepipe.local.iam.identities import Identities
 from filepipe.local.iam.patterns import ContextValue
 from filepipe.local.iam.principals import Principal, administrator, anonymous
-from filepipe.local.iam.services import rules_for
-from filepipe.local.iam.services.s3 import S3Rules, deleted_objects
-from filepipe.local.iam.services.s3 import rules as s3_rules
+from filepipe.local.iam.rules import rules_for
 from filepipe.local.iam.wire import parse, read_body, signature
+from filepipe.local.services.s3.access import S3Rules, deleted_objects
+from filepipe.local.services.s3.access import rules as s3_rules
 
 # Enforcement is on; FILEPIPE_LOCAL_IAM=off turns it off, for measuring what it costs and nothing else.
 SWITCH_VARIABLE = "FILEPIPE_LOCAL_IAM"

@@ -21,7 +21,7 @@ from filepipe.local.iam.calls import Access, Call
 from filepipe.local.iam.enforcer import Enforcer, Refused
 from filepipe.local.iam.identities import Credentials
 from filepipe.local.iam.principals import service
-from filepipe.local.iam.services.awslambda import invoke_access, invoke_call
+from filepipe.local.services.awslambda.access import invoke_access, invoke_call
 
 RoleOf = Callable[[Any], str]
 

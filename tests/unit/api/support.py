@@ -14,7 +14,7 @@ import api.handler
 import api.public_handler
 from common.model import Status, clean_key, new_file_id, thumbnail_key
 from common.records import FileRecords
-from filepipe.lambdas import context_for
+from filepipe.local.services.awslambda.invoke import context_for
 from tests.stack import StackFixture
 
 EVENTS_DIR = Path(__file__).resolve().parents[3] / "events" / "api"

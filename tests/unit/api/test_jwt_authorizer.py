@@ -15,7 +15,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.cognitoidp.responses import CognitoIdpJsonWebKeyResponse
 
-from filepipe.jwt_authorizer import CognitoJwtAuthorizer, Unauthorized, gateway_claims
+from filepipe.local.services.apigateway.jwt_authorizer import (
+    CognitoJwtAuthorizer,
+    Unauthorized,
+    gateway_claims,
+)
 from tests.stack import StackFixture
 
 REGION = "us-east-1"

@@ -1,0 +1,1 @@
+"""API Gateway HTTP APIs: routes, the JWT authorizer, CORS and function integrations."""

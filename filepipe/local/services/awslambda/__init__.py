@@ -1,0 +1,1 @@
+"""Lambda: function workers and packages, quotas, invocation, SQS event source mappings."""

@@ -1,0 +1,1 @@
+"""CloudFront: the web UI's distribution."""

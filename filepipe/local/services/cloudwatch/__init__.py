@@ -1,0 +1,1 @@
+"""CloudWatch: alarms, composite alarms, dashboards and their quotas."""

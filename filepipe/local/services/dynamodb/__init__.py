@@ -1,0 +1,1 @@
+"""DynamoDB: tables and the item size limit."""

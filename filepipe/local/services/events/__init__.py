@@ -1,0 +1,1 @@
+"""EventBridge: buses, rules and delivery to targets."""

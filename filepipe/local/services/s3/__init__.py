@@ -1,0 +1,1 @@
+"""S3: buckets, POST Object uploads, presigned URLs and their limits."""

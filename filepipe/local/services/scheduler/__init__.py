@@ -1,0 +1,1 @@
+"""EventBridge Scheduler and scheduled rules: expressions and the clock that runs them."""

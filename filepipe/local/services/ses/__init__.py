@@ -1,0 +1,1 @@
+"""SES: identities, the sandbox, sending."""

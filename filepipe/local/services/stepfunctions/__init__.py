@@ -1,0 +1,1 @@
+"""Step Functions: state machines, executions, redrive and state payload limits."""

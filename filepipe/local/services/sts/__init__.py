@@ -1,0 +1,1 @@
+"""STS: assuming roles."""
