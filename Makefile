@@ -58,6 +58,7 @@ lint: install
 	$(BIN)/actionlint
 	$(BIN)/python -m gates.template_scan
 	$(BIN)/python -m gates.asl
+	cd functions && ../$(BIN)/lint-imports --config ../pyproject.toml
 
 typecheck: install
 	$(BIN)/mypy

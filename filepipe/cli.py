@@ -178,7 +178,7 @@ def local_endpoint(endpoint: str | None, state_dir: Path | None) -> str | None:
     """The AWS endpoint to talk to: the one given, or the one the running `filepipe local` recorded."""
     if endpoint:
         return endpoint.rstrip("/")
-    from filepipe.local.server import read_state
+    from filepipe.runtime_state import read_state
 
     state = read_state(state_dir)
     return str(state["awsEndpoint"]) if state else None
@@ -252,7 +252,7 @@ def _run_ses_verify(args: argparse.Namespace) -> int:
         return 1
     import boto3
 
-    from filepipe.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, read_state
+    from filepipe.runtime_state import ACCESS_KEY_ID, SECRET_ACCESS_KEY, read_state
     from filepipe.ses import verify
 
     state = read_state(args.state_dir) or {}

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from filepipe.provision import provision
+from filepipe.local.provision.provisioner import provision
 from filepipe.template import Template, load_template
 from tests.stack import MOTO_CONFIG, REGION, StackFactory, StackFixture, reset_function_caches
 

@@ -11,7 +11,7 @@ import pytest
 import common.aws
 import common.settings
 from common.model import FileRef, ingest_key, new_file_id
-from filepipe.provision import FunctionSpec, Stack
+from filepipe.local.stack.model import FunctionSpec, Stack
 
 REGION = "us-east-1"
 MOTO_CONFIG: Any = {

@@ -354,7 +354,7 @@ def _cpu_per_file(state_dir: Path, photo: bytes, environment: dict[str, str]) ->
 
     The same warm-up and the same concurrent batch for every runtime measured, so two runs compare.
     """
-    from filepipe.local.server import DEMO_EMAIL, DEMO_PASSWORD
+    from filepipe.runtime_state import DEMO_EMAIL, DEMO_PASSWORD
 
     runtime = _start(state_dir, environment)
     try:
@@ -385,7 +385,7 @@ def _cpu_per_file(state_dir: Path, photo: bytes, environment: dict[str, str]) ->
 
 def _enforcement_cost(photo: bytes, workdir: Path) -> Row:
     """What evaluating IAM on every request adds to a file's CPU, measured in this run, off then on."""
-    from filepipe.local.iam.enforcer import SWITCH_VARIABLE
+    from filepipe.local.enforcement.enforcer import SWITCH_VARIABLE
 
     with tempfile.TemporaryDirectory(prefix="e2e-iam-", dir=workdir) as state:
         off = _cpu_per_file(Path(state) / "off", photo, {SWITCH_VARIABLE: "off"})
@@ -403,7 +403,7 @@ def _enforcement_cost(photo: bytes, workdir: Path) -> Row:
 
 @section("e2e", "filepipe local end to end: 5 MB JPEG upload-to-READY latency, throughput, memory")
 def run(context: BenchContext) -> list[Row]:
-    from filepipe.local.server import DEMO_EMAIL, DEMO_PASSWORD
+    from filepipe.runtime_state import DEMO_EMAIL, DEMO_PASSWORD
 
     photo = sample_jpeg(PHOTO_BYTES)
     with tempfile.TemporaryDirectory(prefix="e2e-", dir=context.workdir) as state:

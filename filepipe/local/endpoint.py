@@ -16,10 +16,9 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
+from filepipe.local.enforcement.enforcer import Enforcer, Refused
 from filepipe.local.http_server import status_line
 from filepipe.local.iam import acting
-from filepipe.local.iam.enforcer import Enforcer, Refused
-from filepipe.local.moto_hooks import TokenRevocationError, revoke_refresh_token, session_expiration
 from filepipe.local.services.awslambda.runner import (
     FunctionNotFound,
     InvalidRequestContent,
@@ -27,6 +26,7 @@ from filepipe.local.services.awslambda.runner import (
     RequestTooLarge,
     Throttled,
 )
+from filepipe.local.services.cognito.patches import TokenRevocationError, revoke_refresh_token
 from filepipe.local.services.s3.post import (
     S3PostError,
     SecretLookup,
@@ -36,6 +36,7 @@ from filepipe.local.services.s3.post import (
     signed_put_headers,
 )
 from filepipe.local.services.s3.presigned import check_lifetime, is_presigned_s3
+from filepipe.local.services.sts.patches import session_expiration
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 StartResponse = Callable[..., Any]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -20,17 +21,20 @@ from typing import Any, TextIO
 from filepipe.local.endpoint import AwsEndpoint, in_process_transport
 from filepipe.local.services.awslambda.quotas import NEW_ACCOUNT_CONCURRENCY_QUOTA
 from filepipe.local.services.events.delivery import EventDelivery, TargetError
+from filepipe.runtime_state import (
+    ACCESS_KEY_ID,
+    DEFAULT_STATE_DIR,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    SECRET_ACCESS_KEY,
+    remove_state,
+    write_state,
+)
 from filepipe.template import PSEUDO_ACCOUNT_ID, ROOT, TEMPLATE_PATH, Template, load_template_cached
 
 log = logging.getLogger("filepipe.local")
 
 STACK_NAME = "filepipe-local"
-# The functions and anything that signs an S3 POST locally use these; moto accepts any credentials.
-ACCESS_KEY_ID = "AKIAFILEPIPELOCAL000"
-SECRET_ACCESS_KEY = "filepipe-local-secret-access-key"  # noqa: S105 - a fixed local-only credential
-DEMO_EMAIL = "demo@example.com"
-DEMO_PASSWORD = "Demo-Password-123"  # noqa: S105 - printed at start so a developer can sign in
-STATE_FILE = "runtime.json"
 # Well inside DefinitionsMaxAgeHours (48 h by default) of the scan step.
 DEFINITIONS_REFRESH_SECONDS = 6 * 3600
 _THROTTLED = {
@@ -54,7 +58,7 @@ class LocalOptions:
     stack_name: str = STACK_NAME
     template_path: Path = TEMPLATE_PATH
     site_dir: Path = ROOT / "frontend"
-    state_dir: Path = ROOT / ".filepipe" / "local"
+    state_dir: Path = DEFAULT_STATE_DIR
     # The transformed template and parsed state machines, keyed by their sources: shared by every run.
     cache_dir: Path = ROOT / ".filepipe" / "cache"
     parameters: dict[str, str] = field(default_factory=dict)
@@ -155,7 +159,7 @@ class LocalRuntime:
                 from botocore.config import Config
 
                 if self._session is None:
-                    from filepipe.local.moto_hooks import sdk_data_loader
+                    from filepipe.local.moto_core_patches import sdk_data_loader
                     from filepipe.local.sdk import memoize_user_agent_sanitizer
 
                     memoize_user_agent_sanitizer()
@@ -181,7 +185,7 @@ class LocalRuntime:
     def _secret_for(self, access_key: str) -> str | None:
         if access_key == ACCESS_KEY_ID:
             return SECRET_ACCESS_KEY
-        from filepipe.local.moto_hooks import access_key_secret
+        from filepipe.local.services.iam.patches import access_key_secret
 
         return access_key_secret(access_key)
 
@@ -232,21 +236,27 @@ class LocalRuntime:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="startup")
         clamd_future: Future[str | None] = pool.submit(self._start_clamd, max_bytes)
 
-        from filepipe.local import moto_hooks
+        from filepipe.local import moto_core_patches, moto_patches
+        from filepipe.local.services.awslambda import patches as lambda_patches
+        from filepipe.local.services.events import patches as events_patches
+        from filepipe.local.services.s3 import patches as s3_patches
+        from filepipe.local.services.ses import patches as ses_patches
+        from filepipe.local.services.sqs import patches as sqs_patches
+        from filepipe.local.services.stepfunctions import patches as stepfunctions_patches
 
         web_port, api_port, aws_port = options.ports
-        moto_hooks.configure_moto(aws_port, _managed_policy_arns(template))
-        moto_hooks.install_request_caches()
-        moto_hooks.install_lambda_concurrency_quota(options.lambda_concurrency_quota)
-        moto_hooks.install_ses_sandbox(production_access=options.ses_production_access)
-        moto_hooks.install_states_error_names()
+        moto_core_patches.configure_moto(aws_port, _managed_policy_arns(template))
+        moto_patches.install_all(moto_core_patches.REQUEST_CACHES)
+        moto_patches.install(lambda_patches.lambda_concurrency_quota, options.lambda_concurrency_quota)
+        moto_patches.install(ses_patches.ses_sandbox, production_access=options.ses_production_access)
+        moto_patches.install(stepfunctions_patches.keep_states_error_names)
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-        from filepipe.local.iam.runtime import runtime_iam
+        from filepipe.local.enforcement.runtime import runtime_iam
         from filepipe.local.services.awslambda.runner import LambdaRunner
 
         # IAM is evaluated on every request (the bucket policies with it, not by moto's own check).
-        moto_hooks.leave_bucket_policies_to_iam()
+        moto_patches.install(s3_patches.leave_bucket_policies_to_iam)
         self.iam = iam = runtime_iam(PSEUDO_ACCOUNT_ID, options.region, self._function_role)
         self.runner = LambdaRunner(
             {},
@@ -277,17 +287,22 @@ class LocalRuntime:
             self._senders(), self._dead_letter, acting=iam.deliveries.acting if iam else None
         )
         self._stoppers.append(delivery.stop)
-        moto_hooks.install_event_delivery(delivery.submit)
-        moto_hooks.install_execution_events(
-            lambda event: moto_hooks.put_event(PSEUDO_ACCOUNT_ID, options.region, event)
+        moto_patches.install(events_patches.deliver_rule_targets, delivery.submit)
+        moto_patches.install(
+            stepfunctions_patches.emit_execution_status_events,
+            lambda event: events_patches.put_event(PSEUDO_ACCOUNT_ID, options.region, event),
         )
-        moto_hooks.install_redrive()
-        moto_hooks.install_interpreter_clients(
-            self.aws_endpoint, self.runner, iam.state_machine if iam else None
+        moto_patches.install(stepfunctions_patches.redrive_executions)
+        moto_patches.install(
+            stepfunctions_patches.share_interpreter_clients,
+            self.aws_endpoint,
+            self.runner,
+            iam.state_machine if iam else None,
         )
-        moto_hooks.install_definition_cache(options.cache_dir / "definitions")
+        moto_patches.install(stepfunctions_patches.cache_definitions, options.cache_dir / "definitions")
 
-        from filepipe.provision import LocalSite, provision
+        from filepipe.local.provision.provisioner import provision
+        from filepipe.local.stack.model import LocalSite
 
         overrides = dict(options.parameters)
         clamd_address = clamd_future.result()
@@ -307,9 +322,10 @@ class LocalRuntime:
             iam_enforced=iam is not None,
         )
         if iam is not None:
-            iam.check_roles(self.stack.functions)
+            stack = self.stack
+            iam.check_roles(stack.functions, stack.event_source_mappings, stack.function_by_name)
         self.runner.add_functions(self.stack.functions)
-        moto_hooks.detach_queue_invocations(
+        sqs_patches.detach_queue_invocations(
             PSEUDO_ACCOUNT_ID,
             options.region,
             [m.queue_arn for m in self.stack.event_source_mappings.values()],
@@ -327,7 +343,13 @@ class LocalRuntime:
         for spec in self.stack.event_source_mappings.values():
             if not spec.enabled:
                 continue
-            poller = QueuePoller(spec, self.client("sqs"), self.runner.invoke, self.options.region)
+            function = self.stack.function_by_name(spec.function_name)
+            acting = (
+                functools.partial(self.iam.pollers.acting, function) if self.iam else contextlib.nullcontext
+            )
+            poller = QueuePoller(
+                spec, self.client("sqs"), self.runner.invoke, self.options.region, acting=acting
+            )
             poller.start()
             self._stoppers.append(poller.stop)
 
@@ -402,24 +424,21 @@ class LocalRuntime:
         self._servers.append(web_server)
 
     def _write_state(self) -> None:
-        state = {
-            "pid": os.getpid(),
-            "webUrl": self.web_url,
-            "apiUrl": self.api_url,
-            "awsEndpoint": self.aws_endpoint,
-            "region": self.options.region,
-            "stackName": self.options.stack_name,
-            "credentials": {"accessKeyId": ACCESS_KEY_ID, "secretAccessKey": SECRET_ACCESS_KEY},
-            "demoUser": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD},
-            "physical": self.stack.physical,
-            "outputs": self.stack.outputs,
-            "console": {"url": self.console_url, "token": self.console_token},
-        }
-        path = self.options.state_dir / STATE_FILE
-        # It holds the operator console's token: readable by this user only.
-        path.touch(mode=0o600)
-        path.chmod(0o600)
-        path.write_text(json.dumps(state, indent=2, default=str))
+        write_state(
+            self.options.state_dir,
+            {
+                "webUrl": self.web_url,
+                "apiUrl": self.api_url,
+                "awsEndpoint": self.aws_endpoint,
+                "region": self.options.region,
+                "stackName": self.options.stack_name,
+                "credentials": {"accessKeyId": ACCESS_KEY_ID, "secretAccessKey": SECRET_ACCESS_KEY},
+                "demoUser": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD},
+                "physical": self.stack.physical,
+                "outputs": self.stack.outputs,
+                "console": {"url": self.console_url, "token": self.console_token},
+            },
+        )
 
     # ------------------------------------------------------------ event targets
     def _queue_url(self, queue_arn: str) -> str:
@@ -493,7 +512,7 @@ class LocalRuntime:
 
     # ------------------------------------------------------------ local routes
     def outbox(self) -> list[dict[str, Any]]:
-        from filepipe.local.moto_hooks import sent_emails
+        from filepipe.local.services.ses.patches import sent_emails
 
         return sent_emails(PSEUDO_ACCOUNT_ID, self.options.region)
 
@@ -553,9 +572,7 @@ class LocalRuntime:
                 log.exception("while stopping")
         for thread in threads:
             thread.join(timeout=1.0)
-        state = read_state(self.options.state_dir)
-        if state is not None and state.get("pid") == os.getpid():
-            (self.options.state_dir / STATE_FILE).unlink(missing_ok=True)
+        remove_state(self.options.state_dir)
 
 
 @contextlib.contextmanager
@@ -573,13 +590,3 @@ def _target_errors() -> Iterator[None]:
         status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500))
         message = str(response.get("Error", {}).get("Message", error))
         raise TargetError(code, message, retryable=code in _THROTTLED or status >= 500) from error
-
-
-def read_state(state_dir: Path | None = None) -> dict[str, Any] | None:
-    """The running runtime's endpoints (written at start, removed at stop), or None."""
-    path = (state_dir or LocalOptions().state_dir) / STATE_FILE
-    try:
-        state: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return state

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filepipe.runtime_state import read_state
+
 ClientFactory = Callable[[str], Any]
 
 ENDPOINT_ENV = "FILEPIPE_ENDPOINT"
@@ -99,7 +101,6 @@ def _parse_overrides(pairs: list[str]) -> dict[str, str]:
 
 def read_local_state(state_dir: Path | None) -> dict[str, Any] | None:
     """What the running `filepipe local` recorded: awsEndpoint, region, credentials, outputs."""
-    from filepipe.local.server import read_state  # deferred: only a local target needs it
 
     return read_state(state_dir)
 

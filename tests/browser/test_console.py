@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Viewport
 from playwright.sync_api import Error as PlaywrightError
 
 from filepipe.local.client import BrowserClient
-from filepipe.local.server import DEMO_EMAIL, DEMO_PASSWORD
+from filepipe.runtime_state import DEMO_EMAIL, DEMO_PASSWORD
 from tests import images
 from tests.browser.ui import Axe, assert_accessible
 from tests.local.conftest import LocalProcess

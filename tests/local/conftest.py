@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from filepipe.local.server import DEMO_EMAIL
+from filepipe.runtime_state import DEMO_EMAIL
 
 READY_TIMEOUT_SECONDS = 90.0
 # The demo's email as `make local` sets it up: a sender, and the operator's SES step for it and (the SES

@@ -22,9 +22,9 @@ from werkzeug.test import Client
 from filepipe.clamd import LocalClamd
 from filepipe.local.client import BrowserClient
 from filepipe.local.console import ConsoleApi, PeekedMessage, describe_message, peek_queue, with_console
-from filepipe.local.server import DEMO_EMAIL, DEMO_PASSWORD, STATE_FILE
 from filepipe.local.services.cloudfront.web import SiteApp
 from filepipe.ops.target import FAILED_QUEUE, START_QUEUE, Target
+from filepipe.runtime_state import DEMO_EMAIL, DEMO_PASSWORD, STATE_FILE
 from tests import images
 from tests.local.conftest import DEMO_EMAIL_ARGS, LocalProcess
 

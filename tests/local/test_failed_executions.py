@@ -11,7 +11,7 @@ import pytest
 
 from filepipe.bench.e2e import sample_jpeg
 from filepipe.local.client import BrowserClient
-from filepipe.local.server import DEMO_EMAIL, DEMO_PASSWORD
+from filepipe.runtime_state import DEMO_EMAIL, DEMO_PASSWORD
 from tests.local.conftest import LocalProcess
 
 pytestmark = pytest.mark.local

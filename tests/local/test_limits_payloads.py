@@ -14,14 +14,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from filepipe.local.endpoint import AwsEndpoint, in_process_transport
-from filepipe.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from filepipe.local.services.awslambda.runner import (
     MAX_EVENT_PAYLOAD,
     MAX_RESPONSE_PAYLOAD,
     MAX_SYNC_PAYLOAD,
     LambdaRunner,
 )
-from filepipe.provision import FunctionSpec
+from filepipe.local.stack.model import FunctionSpec
+from filepipe.runtime_state import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 ENDPOINT = "http://127.0.0.1:9"
 HANDLERS = textwrap.dedent(

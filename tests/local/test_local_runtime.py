@@ -17,7 +17,7 @@ from PIL import Image
 from filepipe.bench.e2e import sample_jpeg
 from filepipe.clamd import eicar_bytes
 from filepipe.local.client import ApiError, BrowserClient
-from filepipe.local.server import ACCESS_KEY_ID, DEMO_EMAIL, DEMO_PASSWORD, SECRET_ACCESS_KEY
+from filepipe.runtime_state import ACCESS_KEY_ID, DEMO_EMAIL, DEMO_PASSWORD, SECRET_ACCESS_KEY
 from filepipe.template import load_template
 from tests.local.conftest import LocalProcess, alive, descendants, rss_bytes
 

@@ -16,7 +16,7 @@ from filepipe.local.services.awslambda.invoke import InvokeResult
 from filepipe.local.services.awslambda.mappings import QueuePoller, sqs_event, succeeded_messages
 from filepipe.local.services.events.delivery import RuleTarget
 from filepipe.local.services.scheduler.clock import Scheduler
-from filepipe.provision import EventSourceMappingSpec, ScheduleSpec
+from filepipe.local.stack.model import EventSourceMappingSpec, ScheduleSpec
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:start"
 

@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 import pytest
 from werkzeug.test import EnvironBuilder
 
+from filepipe.local.enforcement.rules import rules_for
 from filepipe.local.iam.calls import Call, UnknownOperation
-from filepipe.local.iam.rules import rules_for
 from filepipe.local.iam.wire import parse, signature
 from filepipe.local.services.s3.access import S3Rules
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from filepipe.local.services.scheduler.expressions import (
+from filepipe.local.stack.schedules import (
     ScheduleError,
     ScheduleTiming,
     interval_seconds,

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from filepipe.clamd import LocalClamd
-from filepipe.local.moto_hooks import install_redrive
+from filepipe.local import moto_patches
+from filepipe.local.services.stepfunctions.patches import redrive_executions
 from tests.stack import StackFactory
 from tests.workflow.harness import SENDER, Pipeline, install_router
 
@@ -29,7 +30,7 @@ def make_pipeline(make_stack: StackFactory, clamd: LocalClamd) -> Iterator[Pipel
 
     moto gains Step Functions' RedriveExecution for the test, as the local runtime has it.
     """
-    uninstallers: list[Callable[[], None]] = [install_redrive()]
+    uninstallers: list[Callable[[], None]] = [moto_patches.install(redrive_executions)]
 
     def factory(**parameters: str) -> Pipeline:
         parameters.setdefault("ClamdAddress", clamd.address)

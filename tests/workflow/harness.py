@@ -18,7 +18,7 @@ from common.model import FileRef, ingest_key, new_file_id
 from common.records import FileRecords, now_iso
 from filepipe.local.services.awslambda.invoke import InvokeResult, invoke_in_process
 from filepipe.local.services.events.delivery import execution_status_event, target_input
-from filepipe.provision import FunctionSpec, Stack
+from filepipe.local.stack.model import FunctionSpec, Stack
 from filepipe.ses import verify
 from tests.iam import RolePolicy, acting_as, roles_of
 from tests.stack import REGION, StackFixture

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from filepipe.local.moto_hooks import install_states_error_names
+from filepipe.local import moto_patches
 from filepipe.local.services.awslambda.invoke import InvokeResult
-from filepipe.provision import FunctionSpec
+from filepipe.local.services.stepfunctions.patches import keep_states_error_names
+from filepipe.local.stack.model import FunctionSpec
 from tests import images
 from tests.workflow.harness import Pipeline
 
@@ -25,7 +26,7 @@ LIMIT = 256 * 1024
 @pytest.fixture(autouse=True)
 def branch_errors() -> Iterator[None]:
     """moto's interpreter as the local runtime patches it: a branch's States. error reaches the Catch."""
-    uninstall = install_states_error_names()
+    uninstall = moto_patches.install(keep_states_error_names)
     yield
     uninstall()
 

@@ -1,1 +1,1 @@
-"""The AWS services the template uses, one package each: emulation, moto patches, limits, IAM mapping."""
+"""The AWS services the template uses, one package each: emulation, patches, resources, IAM mapping."""

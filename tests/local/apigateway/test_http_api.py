@@ -16,7 +16,8 @@ from werkzeug.test import EnvironBuilder
 from filepipe.local.services.apigateway.http_api import HttpApiFront, RouteTable
 from filepipe.local.services.apigateway.jwt_authorizer import CognitoJwtAuthorizer
 from filepipe.local.services.awslambda.invoke import InvokeResult
-from filepipe.provision import HttpApiSpec, HttpRoute, JwtAuthorizerSpec
+from filepipe.local.services.awslambda.runner import MAX_SYNC_PAYLOAD, RequestTooLarge
+from filepipe.local.stack.model import HttpApiSpec, HttpRoute, JwtAuthorizerSpec
 
 POOL = "us-east-1_TESTPOOL"
 ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL}"
@@ -75,6 +76,8 @@ class FakeFunctions:
         self.function_error = function_error
 
     def __call__(self, function: str, payload: bytes) -> InvokeResult:
+        if len(payload) >= MAX_SYNC_PAYLOAD:
+            raise RequestTooLarge("as the Lambda runner refuses it")
         self.events.append((function, json.loads(payload)))
         return InvokeResult(json.dumps(self.result).encode(), self.function_error)
 
@@ -282,3 +285,17 @@ def test_bodies_over_10_mb_are_refused() -> None:
     captured: list[str] = []
     front(FakeFunctions())(environ, lambda status, headers: captured.append(status))
     assert captured == ["413 Payload Too Large"]
+
+
+def test_a_body_the_api_takes_but_invoke_refuses_is_a_json_500_and_never_reaches_the_function() -> None:
+    functions = FakeFunctions()
+    body = b"x" * (MAX_SYNC_PAYLOAD - 1000)  # under API Gateway's 10 MB, over Invoke's 6 MB as an event
+    status, headers, answer = call(
+        front(functions), "POST", "/files/x/shares", data=body, headers=list(bearer().items())
+    )
+    assert (status, headers["content-type"], json.loads(answer)) == (
+        500,
+        "application/json",
+        {"message": "Internal Server Error"},
+    )
+    assert functions.events == []

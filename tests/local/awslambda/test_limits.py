@@ -16,10 +16,12 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from filepipe.cli import build_parser
-from filepipe.local import moto_hooks
+from filepipe.local import moto_patches
+from filepipe.local.provision.provisioner import provision
 from filepipe.local.server import LocalOptions
 from filepipe.local.services.awslambda import quotas as lambda_quotas
-from filepipe.provision import Stack, provision
+from filepipe.local.services.awslambda.patches import lambda_concurrency_quota
+from filepipe.local.stack.model import Stack
 from filepipe.template import ROOT, TEMPLATE_PATH, load_template
 
 REGION = "us-east-1"
@@ -43,7 +45,7 @@ def concurrency_quota() -> Iterator[Callable[[int], None]]:
     uninstall: list[Callable[[], None]] = []
 
     def install(quota: int) -> None:
-        uninstall.append(moto_hooks.install_lambda_concurrency_quota(quota))
+        uninstall.append(moto_patches.install(lambda_concurrency_quota, quota))
 
     yield install
     for remove in reversed(uninstall):

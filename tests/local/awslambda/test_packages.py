@@ -17,7 +17,7 @@ import pytest
 
 from filepipe.bench.e2e import sample_jpeg
 from filepipe.local.client import BrowserClient
-from filepipe.local.server import DEMO_EMAIL, DEMO_PASSWORD
+from filepipe.runtime_state import DEMO_EMAIL, DEMO_PASSWORD
 from filepipe.template import ROOT
 from tests.local.conftest import LocalProcess
 

@@ -20,7 +20,7 @@ import filepipe.local.services.awslambda.worker as bootstrap
 from filepipe.local.services.awslambda.packages import LAMBDA_RUNTIME_SDK, prepare
 from filepipe.local.services.awslambda.runner import FunctionNotFound, InvalidRequestContent, LambdaRunner
 from filepipe.local.services.awslambda.worker import IDLE_TRIM_SECONDS
-from filepipe.provision import FunctionSpec
+from filepipe.local.stack.model import FunctionSpec
 from tests.local.conftest import rss_bytes
 
 HANDLERS = textwrap.dedent(

@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
+from moto.core.config import default_user_config
 from werkzeug.test import Client
 
-from filepipe.local.iam.deliveries import Deliveries
-from filepipe.local.iam.enforcer import Enforcer
-from filepipe.local.iam.gateway import authorized
-from filepipe.local.iam.sessions import FunctionCredentials
+from filepipe.local.enforcement.deliveries import Deliveries
+from filepipe.local.enforcement.enforcer import Enforcer
+from filepipe.local.enforcement.gateway import authorized
+from filepipe.local.enforcement.sessions import FunctionCredentials, QueuePollerSessions
+from filepipe.local.moto_patches import install
+from filepipe.local.provision.provisioner import provision
 from filepipe.local.services.apigateway.http_api import HttpApiFront
 from filepipe.local.services.awslambda.invoke import InvokeResult
 from filepipe.local.services.events.delivery import EventDelivery, RuleTarget, TargetError
-from filepipe.provision import Stack, provision
+from filepipe.local.services.iam.patches import load_only_managed_policies
+from filepipe.local.stack.model import Stack
 from filepipe.template import PSEUDO_ACCOUNT_ID, Template
 from tests.stack import REGION
 
@@ -147,3 +153,43 @@ def test_a_missing_permission_or_grant_refuses_as_aws_does(provisioned: Any) -> 
         ValueError, match=r"^ApiFunction: Lambda refuses it \(InvalidParameterValueException\): "
     ):
         _credentials().check(stack.functions)
+
+
+SQS_POLLER_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+
+
+@pytest.fixture
+def sqs_poller_policy(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The AWS managed policy SAM attaches for an SQS event, loaded into moto as `filepipe local` loads it."""
+    monkeypatch.setitem(default_user_config, "iam", {"load_aws_managed_policies": True})
+    uninstall = install(load_only_managed_policies, [SQS_POLLER_POLICY])
+    yield
+    uninstall()
+
+
+def _queue_pollers() -> QueuePollerSessions:
+    return QueuePollerSessions(Enforcer(PSEUDO_ACCOUNT_ID, REGION), _credentials()._role_of)
+
+
+@pytest.mark.usefixtures("sqs_poller_policy")
+def test_lambda_s_queue_poller_reads_and_deletes_with_the_function_s_role(provisioned: Any) -> None:
+    stack = provisioned()
+    _queue_pollers().check(stack.event_source_mappings, stack.function_by_name)
+
+
+@pytest.mark.usefixtures("sqs_poller_policy")
+def test_a_role_without_the_poller_s_grants_stops_the_deployment(provisioned: Any) -> None:
+    def hand_written_role(resources: dict[str, Any]) -> None:
+        # The SQS event's managed policy is what grants Lambda's poller the queue: a role without it.
+        properties = resources["StartFunctionRole"]["Properties"]
+        properties["ManagedPolicyArns"] = [
+            arn for arn in properties["ManagedPolicyArns"] if "AWSLambdaSQSQueueExecutionRole" not in str(arn)
+        ]
+
+    stack = provisioned(hand_written_role)
+    expected = (
+        "StartFunctionUploads: Lambda refuses it (InvalidParameterValueException): The provided execution "
+        "role does not have permissions to call ReceiveMessage on SQS"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        _queue_pollers().check(stack.event_source_mappings, stack.function_by_name)

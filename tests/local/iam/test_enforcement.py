@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from filepipe.clamd import eicar_bytes
 from filepipe.local.client import BrowserClient
-from filepipe.local.server import ACCESS_KEY_ID, DEMO_EMAIL, DEMO_PASSWORD, SECRET_ACCESS_KEY
+from filepipe.runtime_state import ACCESS_KEY_ID, DEMO_EMAIL, DEMO_PASSWORD, SECRET_ACCESS_KEY
 from filepipe.template import ROOT, TEMPLATE_PATH
 from tests import images
 from tests.local.conftest import DEMO_EMAIL_ARGS, LocalProcess

@@ -16,9 +16,9 @@ from botocore.config import Config
 
 from filepipe.bench.e2e import sample_jpeg
 from filepipe.local.client import BrowserClient
-from filepipe.local.server import ACCESS_KEY_ID, DEMO_EMAIL, DEMO_PASSWORD, SECRET_ACCESS_KEY
 from filepipe.local.services.s3.post import S3PostError
 from filepipe.local.services.s3.presigned import MAX_EXPIRES_SECONDS, check_lifetime
+from filepipe.runtime_state import ACCESS_KEY_ID, DEMO_EMAIL, DEMO_PASSWORD, SECRET_ACCESS_KEY
 from filepipe.template import ROOT, TEMPLATE_PATH
 from tests.local.conftest import LocalProcess
 

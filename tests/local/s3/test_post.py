@@ -17,7 +17,6 @@ from werkzeug.http import parse_options_header
 
 from filepipe.bench.e2e import sample_jpeg
 from filepipe.local.client import BrowserClient
-from filepipe.local.server import ACCESS_KEY_ID, DEMO_EMAIL, DEMO_PASSWORD, SECRET_ACCESS_KEY
 from filepipe.local.services.s3.post import (
     AcceptedUpload,
     PostForm,
@@ -29,6 +28,7 @@ from filepipe.local.services.s3.post import (
     parse_form,
     signed_put_headers,
 )
+from filepipe.runtime_state import ACCESS_KEY_ID, DEMO_EMAIL, DEMO_PASSWORD, SECRET_ACCESS_KEY
 from tests.local.conftest import LocalProcess
 
 ACCESS_KEY = "AKIAEXAMPLELOCAL0001"

@@ -14,8 +14,10 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from filepipe.cli import build_parser, main
-from filepipe.local.server import DEMO_EMAIL, LocalOptions, LocalRuntime
-from filepipe.provision import Stack, provision
+from filepipe.local.provision.provisioner import provision
+from filepipe.local.server import LocalOptions, LocalRuntime
+from filepipe.local.stack.model import Stack
+from filepipe.runtime_state import DEMO_EMAIL
 from filepipe.ses import email_setup_notes, verify
 from filepipe.template import Template, load_template
 

@@ -18,9 +18,11 @@ from moto import mock_aws
 
 from filepipe.bench.e2e import sample_jpeg
 from filepipe.cli import build_parser
-from filepipe.local import moto_hooks
+from filepipe.local import moto_patches
 from filepipe.local.client import BrowserClient
-from filepipe.local.server import DEMO_EMAIL, DEMO_PASSWORD, LocalOptions
+from filepipe.local.server import LocalOptions
+from filepipe.local.services.ses.patches import ses_sandbox
+from filepipe.runtime_state import DEMO_EMAIL, DEMO_PASSWORD
 from tests.local.conftest import DEMO_SENDER, LocalProcess
 
 REGION = "us-east-1"
@@ -38,7 +40,7 @@ def ses_account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bool], An
     uninstall: list[Callable[[], None]] = []
 
     def account(production_access: bool) -> Any:
-        uninstall.append(moto_hooks.install_ses_sandbox(production_access))
+        uninstall.append(moto_patches.install(ses_sandbox, production_access))
         ses = boto3.client("ses", region_name=REGION)
         ses.verify_email_identity(EmailAddress=SENDER)
         return ses

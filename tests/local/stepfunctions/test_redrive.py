@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from filepipe.local.server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+from filepipe.runtime_state import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from tests.local.conftest import LocalProcess
 
 pytestmark = pytest.mark.local

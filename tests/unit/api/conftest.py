@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 import api.gateway
-from filepipe.provision import provision
+from filepipe.local.provision.provisioner import provision
 from filepipe.template import Template
 from tests.stack import MOTO_CONFIG, REGION, StackFixture, reset_function_caches
 from tests.unit.api.support import ApiClient, Seeder

@@ -20,8 +20,8 @@ from filepipe.local.services.apigateway.jwt_authorizer import (
     gateway_claims,
 )
 from filepipe.local.services.awslambda.invoke import InvokeResult
-from filepipe.local.services.awslambda.runner import Throttled
-from filepipe.provision import HttpApiSpec, HttpRoute, JwtAuthorizerSpec
+from filepipe.local.services.awslambda.runner import RequestTooLarge, Throttled
+from filepipe.local.stack.model import HttpApiSpec, HttpRoute, JwtAuthorizerSpec
 
 Invoke = Callable[[str, bytes], InvokeResult]
 StartResponse = Callable[..., Any]
@@ -236,6 +236,9 @@ class HttpApiFront:
             result = self._invoke(route.function_arn, json.dumps(event).encode())
         except Throttled:
             return _json_message(503, "Service Unavailable")
+        except RequestTooLarge:
+            # Under the API's 10 MB but over Invoke's 6 MB once in the event: the integration fails.
+            return _json_message(500, "Internal Server Error")
         if result.function_error is not None:
             return _json_message(500, "Internal Server Error")
         return self._response(result.payload)

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from filepipe.provision import FunctionSpec
+from filepipe.local.stack.model import FunctionSpec
 
 
 @dataclass

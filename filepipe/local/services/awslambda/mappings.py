@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from filepipe.local.services.awslambda.invoke import InvokeResult
-from filepipe.provision import EventSourceMappingSpec
+from filepipe.local.services.awslambda.runner import MAX_SYNC_PAYLOAD
+from filepipe.local.stack.model import EventSourceMappingSpec
 
 log = logging.getLogger("filepipe.local.services.awslambda.mappings")
 
 Invoke = Callable[[str, bytes], InvokeResult]
+# Enters the identity the poller's SQS requests are made as: the function's execution role, as on AWS.
+Acting = Callable[[], AbstractContextManager[None]]
 POLL_WAIT_SECONDS = 1  # long-poll wait: short, so stopping never waits long
 
 
@@ -67,6 +72,27 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
     return {"Records": records}
 
 
+def invocations(
+    messages: list[dict[str, Any]], queue_arn: str, region: str, limit: int = MAX_SYNC_PAYLOAD
+) -> list[tuple[list[dict[str, Any]], bytes]]:
+    """The received messages as Lambda invokes them: batches whose event stays under Invoke's payload limit.
+
+    Lambda's poller stops filling a batch at 6 MB, so ten 1 MiB messages make two invocations, not one
+    that Invoke would refuse.
+    """
+    batches: list[tuple[list[dict[str, Any]], bytes]] = []
+    pending = list(messages)
+    while pending:
+        count = len(pending)
+        payload = json.dumps(sqs_event(pending, queue_arn, region)).encode()
+        while count > 1 and len(payload) >= limit:
+            count -= 1
+            payload = json.dumps(sqs_event(pending[:count], queue_arn, region)).encode()
+        batches.append((pending[:count], payload))
+        pending = pending[count:]
+    return batches
+
+
 def succeeded_messages(
     messages: list[dict[str, Any]], result: InvokeResult, report_item_failures: bool
 ) -> list[dict[str, Any]]:
@@ -106,12 +132,15 @@ class QueuePoller:
         invoke: Invoke,
         region: str,
         pollers: int = 2,
+        acting: Acting = contextlib.nullcontext,
     ) -> None:
         self.spec = spec
         self._sqs = sqs
         self._invoke = invoke
         self._region = region
+        self._acting = acting
         self._stopped = threading.Event()
+        # Lambda knows the queue by its ARN: finding its URL is the runtime's own step, not the role's.
         self._url = sqs.get_queue_url(QueueName=spec.queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
         count = min(pollers, spec.maximum_concurrency or pollers)
         self._threads = [
@@ -146,21 +175,25 @@ class QueuePoller:
                 break
         return messages
 
+    def _delete(self, done: list[dict[str, Any]]) -> None:
+        for start in range(0, len(done), 10):
+            entries = [
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                for index, message in enumerate(done[start : start + 10])
+            ]
+            with self._acting():
+                self._sqs.delete_message_batch(QueueUrl=self._url, Entries=entries)
+
     def _run(self) -> None:
         while not self._stopped.is_set():
             try:
-                messages = self._receive()
+                with self._acting():
+                    messages = self._receive()
                 if not messages or self._stopped.is_set():
                     continue
-                event = sqs_event(messages, self.spec.queue_arn, self._region)
-                result = self._invoke(self.spec.function_name, json.dumps(event).encode())
-                done = succeeded_messages(messages, result, self.spec.report_batch_item_failures)
-                for start in range(0, len(done), 10):
-                    entries = [
-                        {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-                        for index, message in enumerate(done[start : start + 10])
-                    ]
-                    self._sqs.delete_message_batch(QueueUrl=self._url, Entries=entries)
+                for batch, payload in invocations(messages, self.spec.queue_arn, self._region):
+                    result = self._invoke(self.spec.function_name, payload)
+                    self._delete(succeeded_messages(batch, result, self.spec.report_batch_item_failures))
             except Exception:
                 if self._stopped.is_set():
                     return

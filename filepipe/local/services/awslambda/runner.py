@@ -25,7 +25,7 @@ import filepipe.local.services.awslambda.worker as bootstrap
 from filepipe.local.services.awslambda.invoke import InvokeResult, timeout_payload
 from filepipe.local.services.awslambda.packages import DEFAULT_CACHE, FunctionPackages, prepare
 from filepipe.local.services.awslambda.worker import recv_frame, send_frame
-from filepipe.provision import FunctionSpec
+from filepipe.local.stack.model import FunctionSpec
 
 log = logging.getLogger("filepipe.local.services.awslambda.runner")
 

@@ -209,7 +209,7 @@ def execution_status_event(
 # ------------------------------------------------------------------ delivery with retries and DLQ
 Sender = Callable[[Mapping[str, Any], str], None]
 DeadLetterSender = Callable[[str, str, dict[str, str]], None]
-# Enters a delivery as the principal AWS delivers it as (filepipe.local.iam.deliveries), or raises the
+# Enters a delivery as the principal AWS delivers it as (filepipe.local.enforcement.deliveries), or raises the
 # TargetError of a delivery IAM refuses.
 Acting = Callable[["RuleTarget"], AbstractContextManager[None]]
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from filepipe.local.services.events.delivery import RuleTarget, iso_time
-from filepipe.provision import ScheduleSpec
+from filepipe.local.stack.model import ScheduleSpec
 
 Submit = Callable[[RuleTarget, dict[str, Any]], None]
 

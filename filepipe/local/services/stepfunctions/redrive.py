@@ -7,7 +7,7 @@ execution keeps its ARN, definition and input, its history goes on after an ``Ex
 its redrive count grows, and its time limit starts again. Refusals answer AWS's error codes, with the
 reasons DescribeExecution's ``redriveStatusReason`` documents.
 
-moto internals this relies on (besides those moto_hooks lists for the API): the parser backend's
+moto internals this relies on (the API's are listed by ``patches.redrive_executions``): the parser backend's
 ``Execution`` (``exec_worker``, ``exec_status``, ``sm_type``, ``start_date``, ``stop_date``, ``error``,
 ``cause``, ``output``, ``input_data``, ``state_machine.definition`` and ``.type``,
 ``_get_start_execution_worker``),

@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from filepipe.local.iam.deliveries import Deliveries
-from filepipe.local.iam.enforcer import Enforcer, enabled
-from filepipe.local.iam.gateway import Invoke, authorized
-from filepipe.local.iam.sessions import FunctionCredentials, StateMachineInvokes
+from filepipe.local.enforcement.deliveries import Deliveries
+from filepipe.local.enforcement.enforcer import Enforcer, enabled
+from filepipe.local.enforcement.gateway import Invoke, authorized
+from filepipe.local.enforcement.sessions import FunctionCredentials, QueuePollerSessions, StateMachineInvokes
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,16 @@ class RuntimeIam:
     function_credentials: FunctionCredentials
     state_machine: StateMachineInvokes
     deliveries: Deliveries
+    pollers: QueuePollerSessions
     region: str
 
-    def check_roles(self, functions: Mapping[str, Any]) -> None:
-        """Refuse the deployment where a service could not assume the role it is given."""
+    def check_roles(
+        self, functions: Mapping[str, Any], mappings: Mapping[str, Any], function_of: Callable[[str], Any]
+    ) -> None:
+        """Refuse the deployment where a service could not assume the role it is given, or where Lambda's
+        queue pollers could not read the queue with the function's role."""
         self.function_credentials.check(functions)
+        self.pollers.check(mappings, function_of)
 
     def api_invoke(self, invoke: Invoke) -> Invoke:
         return authorized(invoke, self.enforcer, self.region)
@@ -40,5 +45,6 @@ def runtime_iam(account: str, region: str, role_of: Callable[[Any], str]) -> Run
         function_credentials=FunctionCredentials(enforcer, role_of),
         state_machine=StateMachineInvokes(enforcer),
         deliveries=Deliveries(enforcer),
+        pollers=QueuePollerSessions(enforcer, role_of),
         region=region,
     )

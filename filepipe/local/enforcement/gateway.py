@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from filepipe.local.iam.enforcer import Enforcer, Refused
+from filepipe.local.enforcement.enforcer import Enforcer, Refused
 from filepipe.local.iam.principals import service
 from filepipe.local.services.awslambda.access import function_name, invoke_access, invoke_call
 from filepipe.local.services.awslambda.invoke import InvokeResult

@@ -11,17 +11,20 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from filepipe.local.enforcement.enforcer import Enforcer, Refused
 from filepipe.local.iam import resource_policies
+from filepipe.local.iam.acting import acting_as
 from filepipe.local.iam.calls import Access, Call
-from filepipe.local.iam.enforcer import Enforcer, Refused
 from filepipe.local.iam.identities import Credentials
 from filepipe.local.iam.principals import service
 from filepipe.local.services.awslambda.access import invoke_access, invoke_call
+from filepipe.local.services.sqs import access as sqs_access
 
 RoleOf = Callable[[Any], str]
 
@@ -117,3 +120,43 @@ class StateMachineInvokes:
         return self._enforcer.identities.issue(
             role_arn, self._sessions.setdefault(role_arn, uuid.uuid4().hex)
         )
+
+
+class QueuePollerSessions:
+    """Lambda's SQS pollers act as the mapped function's execution role, as on AWS.
+
+    CreateEventSourceMapping checks that role first: without ReceiveMessage, DeleteMessage and
+    GetQueueAttributes on the queue it answers InvalidParameterValueException (CloudFormation rolls back).
+    """
+
+    POLLER_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
+
+    def __init__(self, enforcer: Enforcer, role_of: RoleOf) -> None:
+        self._enforcer = enforcer
+        self._role_of = role_of
+
+    def _principal(self, function: Any) -> Any:
+        return self._enforcer.identities.session(self._role_of(function), function.name)
+
+    def check(self, mappings: Mapping[str, Any], function_of: Callable[[str], Any]) -> None:
+        """Stop the deployment where CreateEventSourceMapping would, naming the first action refused."""
+        for logical, mapping in mappings.items():
+            principal = self._principal(function_of(mapping.function_name))
+            region = mapping.queue_arn.split(":")[3]
+            for operation in self.POLLER_ACTIONS:
+                queue = {"QueueName": mapping.queue_arn.rsplit(":", 1)[-1]}
+                call = Call("sqs", operation, queue, self._enforcer.account, region)
+                try:
+                    for access in sqs_access.needs(call).accesses:
+                        self._enforcer.require(principal, call, access)
+                except Refused:
+                    raise ValueError(
+                        f"{logical}: Lambda refuses it (InvalidParameterValueException): The provided "
+                        f"execution role does not have permissions to call {operation} on SQS"
+                    ) from None
+
+    @contextmanager
+    def acting(self, function: Any) -> Iterator[None]:
+        """The poller's requests of this thread are the function role's."""
+        with acting_as(self._principal(function)):
+            yield

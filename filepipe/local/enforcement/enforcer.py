@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from filepipe.local.enforcement.rules import rules_for
 from filepipe.local.iam import acting, refusals
 from filepipe.local.iam.calls import Access, Call, Needs, UnknownOperation
 from filepipe.local.iam.evaluation import Decision, decide
 from filepipe.local.iam.identities import Identities
 from filepipe.local.iam.patterns import ContextValue
 from filepipe.local.iam.principals import Principal, administrator, anonymous
-from filepipe.local.iam.rules import rules_for
 from filepipe.local.iam.wire import parse, read_body, signature
 from filepipe.local.services.s3.access import S3Rules, deleted_objects
 from filepipe.local.services.s3.access import rules as s3_rules

@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from filepipe.local.enforcement.enforcer import Enforcer, Refused
+from filepipe.local.enforcement.sessions import assume_refusal
 from filepipe.local.iam.acting import acting_as
-from filepipe.local.iam.enforcer import Enforcer, Refused
 from filepipe.local.iam.principals import Principal, service
-from filepipe.local.iam.sessions import assume_refusal
 from filepipe.local.services.awslambda.access import invoke_access, invoke_call
 from filepipe.local.services.events.delivery import RuleTarget, TargetError
 

@@ -1,0 +1,1 @@
+"""Cognito user pools: pools and their app clients."""
