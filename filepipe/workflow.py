@@ -72,8 +72,11 @@ def check_definition(
         if state_type not in _TERMINAL and "Next" not in state and not state.get("End"):
             raise DefinitionError(f"{where}: neither Next nor End")
         if state_type == "Task":
-            if not isinstance(state.get("TimeoutSeconds"), int):
-                raise DefinitionError(f"{where}: a Task needs TimeoutSeconds")
+            # TimeoutSecondsPath: a limit the run's input gives (from a template parameter, say).
+            if not isinstance(state.get("TimeoutSeconds"), int) and not str(
+                state.get("TimeoutSecondsPath", "")
+            ).startswith("$"):
+                raise DefinitionError(f"{where}: a Task needs TimeoutSeconds or TimeoutSecondsPath")
             if not state.get("Catch") and not caught_outside:
                 raise DefinitionError(f"{where}: a Task without a Catch would end the run without a record")
         for retry in state.get("Retry", []):

@@ -63,7 +63,10 @@ def _resolver(template: Template) -> Resolver:
             raise GateError(f"GetAtt {logical_id}.{attribute}: only Arn is modelled in gates/asl.py")
         return shape(logical_id)[0]
 
-    return Resolver(template.parameter_values(), PSEUDO, lambda name: shape(name)[1], get_att)
+    # The template's conditions, for the substitutions that depend on the parameters (Fn::If on Scanner).
+    return Resolver(
+        template.parameter_values(), PSEUDO, lambda name: shape(name)[1], get_att, template.conditions
+    )
 
 
 def substituted_definitions(template: Template) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The AWS endpoint: moto behind a WSGI layer that runs Lambda invokes and checks S3 POST policies."""
+"""The AWS endpoint: moto behind a WSGI layer for Lambda invokes, S3 POST checks and operations moto lacks."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ from filepipe.local.services.sts.patches import session_expiration
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 StartResponse = Callable[..., Any]
 Response = tuple[int, list[tuple[str, str]], bytes]
+# Answers the requests of operations moto lacks (GuardDuty's SendObjectMalwareScan); None for the others.
+LocalOperations = Callable[[dict[str, Any]], Response | None]
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 # The JSON-protocol services a browser calls directly (sign-in); AWS answers their CORS for any origin.
@@ -141,8 +143,10 @@ class AwsEndpoint:
         local_routes: dict[str, Callable[[], Any]] | None = None,
         account: str = "123456789012",
         iam: Enforcer | None = None,
+        local_operations: LocalOperations | None = None,
     ) -> None:
         self._account = account
+        self._local_operations = local_operations
         self._iam = iam
         self._moto = moto_app
         self._runner = runner
@@ -179,6 +183,10 @@ class AwsEndpoint:
                 return _reply(start_response, refused.response)
             if gate is not None and gate.needs.reads_from is not None:
                 hides_missing = gate.hides_missing
+        if self._local_operations is not None:  # after IAM: the caller may make the request
+            answered = self._local_operations(environ)
+            if answered is not None:
+                return _reply(start_response, answered)
         if method == "POST" and invoke:
             name = unquote(invoke.group("name"))
             if self._runner.knows(name):

@@ -138,6 +138,7 @@ class LocalRuntime:
         self.console_url = console_url(self.web_url, self.console_token)
         self.clamd_address: str | None = None
         self.clamd_note = ""
+        self.malware_protection_note = ""
         self.startup_seconds = 0.0
         self.stack: Any = None
         self._servers: list[_Server] = []
@@ -233,6 +234,11 @@ class LocalRuntime:
         parameters = template.parameter_values(options.parameters)
         # clamd accepts streams as long as the largest file the stack accepts (ClamAV caps them at 4 GiB).
         max_bytes = min(int(parameters.get("MaxFileBytes", 100 * 1024 * 1024)), 4 * 1024**3 - 1)
+        from filepipe.local.services.guardduty.api import GuardDutyApi
+        from filepipe.local.services.guardduty.protection import max_object_bytes
+
+        malware_scan_max_bytes = max_object_bytes(os.environ)  # a bad value stops the start here
+        guardduty = GuardDutyApi(PSEUDO_ACCOUNT_ID, options.region)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="startup")
         clamd_future: Future[str | None] = pool.submit(self._start_clamd, max_bytes)
 
@@ -276,6 +282,7 @@ class LocalRuntime:
             local_routes={"outbox": self.outbox, "status": self.status},
             account=PSEUDO_ACCOUNT_ID,
             iam=iam.enforcer if iam else None,
+            local_operations=guardduty,
         )
         self._endpoint_app = endpoint
         # The functions' SDK clients make a few dozen calls per file: they keep their connections.
@@ -324,6 +331,7 @@ class LocalRuntime:
         if iam is not None:
             stack = self.stack
             iam.check_roles(stack.functions, stack.event_source_mappings, stack.function_by_name)
+        self._start_malware_protection(guardduty, malware_scan_max_bytes)
         self.runner.add_functions(self.stack.functions)
         sqs_patches.detach_queue_invocations(
             PSEUDO_ACCOUNT_ID,
@@ -336,6 +344,53 @@ class LocalRuntime:
         self._start_http(web_port, api_port)
         self._write_state()
         self.startup_seconds = time.monotonic() - began
+
+    def _start_malware_protection(self, api: Any, max_object_bytes: int) -> None:
+        """GuardDuty Malware Protection for the template's plans: nothing runs when it declares none.
+
+        Stops the deployment where GuardDuty could not assume a plan's role; scans as a session of it.
+        """
+        from filepipe.local import moto_patches
+        from filepipe.local.enforcement.sessions import assume_refusal
+        from filepipe.local.services.events import patches as events_patches
+        from filepipe.local.services.guardduty import patches as guardduty_patches
+        from filepipe.local.services.guardduty.plans import MalwareProtectionPlan
+        from filepipe.local.services.guardduty.protection import (
+            SESSION_NAME,
+            MalwareProtection,
+            check_plan_roles,
+            stack_plans,
+        )
+
+        region = self.options.region
+        plans = stack_plans(PSEUDO_ACCOUNT_ID, region, self.stack.physical)
+        if not plans:
+            return
+        iam = self.iam
+        if iam is not None:
+            check_plan_roles(plans, functools.partial(assume_refusal, iam.enforcer))
+
+        def role_session(plan: MalwareProtectionPlan) -> Any:
+            return iam.enforcer.identities.session(plan.role_arn, SESSION_NAME) if iam is not None else None
+
+        protection = MalwareProtection(
+            account=PSEUDO_ACCOUNT_ID,
+            region=region,
+            clients=self.client,
+            publish=lambda event: events_patches.put_event(PSEUDO_ACCOUNT_ID, region, event),
+            role_session=role_session,
+            clamd_address=self.clamd_address,
+            max_object_bytes=max_object_bytes,
+        )
+        protection.start()
+        self._stoppers.append(protection.stop)
+        self._stoppers.append(
+            moto_patches.install(guardduty_patches.offer_created_objects, protection.object_created)
+        )
+        api.serve(protection.queue)
+        buckets = ", ".join(sorted(plan.bucket for plan in plans.values()))
+        scanner = "clamd" if self.clamd_address else "no clamd: every scan FAILED"
+        self.malware_protection_note = f"GuardDuty Malware Protection for {buckets} ({scanner})"
 
     def _start_pollers(self) -> None:
         from filepipe.local.services.awslambda.mappings import QueuePoller
@@ -551,6 +606,7 @@ class LocalRuntime:
             f"  demo login:   {DEMO_EMAIL} / {DEMO_PASSWORD}",
             f"  console:      {self.console_url}  (operators; the token is in the address)",
             f"  clamd:        {self.clamd_note}",
+            *([f"  scanning:     {self.malware_protection_note}"] if self.malware_protection_note else []),
             f"  email:        {self._email_note()}",
         ]
         if self.stack.warnings:

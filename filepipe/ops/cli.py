@@ -14,6 +14,8 @@ from filepipe.ops import executions, render
 from filepipe.ops.target import (
     DEAD_LETTER_QUEUES,
     FILES_TABLE_NAME,
+    GUARDDUTY,
+    SCANNER,
     STATE_MACHINE_ARN,
     ClientFactory,
     Target,
@@ -199,6 +201,7 @@ def _replay(args: argparse.Namespace, target: Target) -> int:
             state_machine_arn=target.output(STATE_MACHINE_ARN),
             queue_urls=queue_urls,
             audit=AuditLog(stream, actor),
+            guardduty=target.client("guardduty") if target.outputs.get(SCANNER) == GUARDDUTY else None,
         )
         outcomes = replayer.run(options)
     print(render.replay_summary(outcomes, dry_run=args.dry_run))

@@ -15,7 +15,14 @@ from common.model import Channel, FileRef, Status
 from common.records import FileRecords
 from common.storage import ObjectStore
 from filepipe.ops.audit import AuditLog
-from filepipe.ops.executions import belongs_to_file, execution_arn, iter_executions, last_state
+from filepipe.ops.executions import (
+    belongs_to_file,
+    execution_arn,
+    execution_history,
+    iter_executions,
+    last_state,
+    states_from_history,
+)
 from filepipe.ops.target import FAILED_QUEUE, START_QUEUE
 from start.logic import parse_message_body, start_request
 
@@ -39,6 +46,11 @@ NOT_REDRIVABLE_CODES = frozenset(
     }
 )
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+# The state that waits for GuardDuty's verdict, and how it ends when the verdict never came (its timeout)
+# or was one a new scan can change (FAILED, ACCESS_DENIED: see functions/scanverdict/logic.py). Such a run
+# waits again on replay; the stored result stays with the run it failed, so GuardDuty must scan again.
+AWAIT_VERDICT_STATE = "Await GuardDuty verdict"
+RESCAN_ERRORS = frozenset({"States.Timeout", "ScannerUnavailable"})
 
 
 class Action(StrEnum):
@@ -159,7 +171,11 @@ class Replayer:
         audit: AuditLog,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        guardduty: Any | None = None,
     ) -> None:
+        """``guardduty``: a GuardDuty client when the stack scans with GuardDuty (its ``Scanner`` output), to
+        ask for a new scan of a run's upload whose verdict never came or was a failed scan."""
+        self._guardduty = guardduty
         self._sfn = stepfunctions
         self._sqs = sqs
         self._records = records
@@ -315,6 +331,9 @@ class Replayer:
             self._audit.record("leave-message", "unreplayable", reason=outcome.detail, **audit_target)
             return
         why = f"file is {status.value}" + (" but its owner was never told" if status.is_final else "")
+        if self._guardduty is not None and self._needs_new_scan(request):
+            self._request_scan(self._guardduty, ref, options, audit_target)
+            why += f"; {'would ask' if options.dry_run else 'asked'} GuardDuty for a new scan"
 
         if self._redrive(request, outcome, options, audit_target):
             replayed[ref.file_id] = outcome.execution or ""
@@ -344,6 +363,35 @@ class Replayer:
         )
         replayed[ref.file_id] = name
         self._delete(held, outcome, options, audit_target)
+
+    def _needs_new_scan(self, request: Request) -> bool:
+        """Whether the failed run waited for GuardDuty's verdict in vain: it timed out there, stopped while
+        waiting, or got a result a new scan can change."""
+        if request.failed_execution_arn is None:
+            return False
+        states = states_from_history(execution_history(self._sfn, request.failed_execution_arn))
+        waits = [state for state in states if state.name == AWAIT_VERDICT_STATE]
+        if not waits:
+            return False
+        last = waits[-1]
+        return last.exited is None or last.error in RESCAN_ERRORS
+
+    def _request_scan(
+        self, guardduty: Any, ref: FileRef, options: ReplayOptions, audit_target: dict[str, Any]
+    ) -> None:
+        """SendObjectMalwareScan of the run's upload version (before the run goes on, so it waits for it).
+
+        A refusal (the operator's own grant, guardduty:SendObjectMalwareScan on "*") fails this message:
+        replaying without the new scan would only wait in vain again.
+        """
+        s3_object = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version and ref.version != "null":  # "null": written while versioning was off, no version
+            s3_object["VersionId"] = ref.version
+        if options.dry_run:
+            self._audit.record("request-scan", "dry-run", **audit_target)
+            return
+        guardduty.send_object_malware_scan(S3Object=s3_object)
+        self._audit.record("request-scan", "accepted", versionId=s3_object.get("VersionId"), **audit_target)
 
     def _redrive(
         self, request: Request, outcome: Outcome, options: ReplayOptions, audit_target: dict[str, Any]

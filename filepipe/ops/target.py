@@ -23,6 +23,9 @@ FAILED_EXECUTIONS_QUEUE_URL = "FailedExecutionsQueueUrl"
 START_DEAD_LETTER_QUEUE_URL = "StartDeadLetterQueueUrl"
 FILES_TABLE_NAME = "FilesTableName"
 INGEST_BUCKET_NAME = "IngestBucketName"
+# Who scans uploads (GuardDuty or ClamAV): replay asks GuardDuty for new scans.
+SCANNER = "Scanner"
+GUARDDUTY = "GuardDuty"
 
 # The two dead-letter queues replay reads, by short name, and the outputs that give their URLs.
 FAILED_QUEUE = "failed"

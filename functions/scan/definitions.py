@@ -19,9 +19,10 @@ from common.errors import SourceMissing
 from common.observability import instrumented, logger, metrics
 from common.settings import EnvSettings, load_settings
 from common.storage import ObjectStore
-from scan.embedded import DEFINITIONS_PREFIX, LAYER_LIB_DIR, DefinitionsMirror, is_database_file
+from scan.embedded import DEFINITIONS_PREFIX, DefinitionsMirror, is_database_file
 
-FRESHCLAM_BINARY = Path("/opt/bin/freshclam")
+# Debian's clamav-freshclam package, in the same image as the scan function (functions/scan/image/).
+FRESHCLAM_BINARY = Path("/usr/bin/freshclam")
 WORK_ROOT = Path("/tmp/freshclam")  # noqa: S108 - Lambda's only writable place
 # freshclam's own state (client id, back-off after the mirrors rate-limit it); outside the scanned prefix.
 FRESHCLAM_STATE_KEY = "freshclam/freshclam.dat"
@@ -106,7 +107,7 @@ def update_definitions(
     bucket: str,
     work_dir: Path,
     freshclam: Path,
-    lib_dir: Path | None,
+    lib_dir: Path | None = None,
     run: CommandRunner = run_command,
 ) -> UpdateReport:
     """Start from the bucket's definitions, let freshclam update them, upload what changed."""
@@ -166,7 +167,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[str]]:
     settings = load_settings(DefinitionsSettings)
     WORK_ROOT.mkdir(parents=True, exist_ok=True)
     report = update_definitions(
-        ObjectStore(client("s3")), settings.definitions_bucket, WORK_ROOT, FRESHCLAM_BINARY, LAYER_LIB_DIR
+        ObjectStore(client("s3")), settings.definitions_bucket, WORK_ROOT, FRESHCLAM_BINARY
     )
     logger.info("definitions published", extra=report.as_dict())
     metrics.add_metric(name="DefinitionFilesPublished", unit=MetricUnit.Count, value=len(report.uploaded))

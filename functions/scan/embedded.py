@@ -1,4 +1,8 @@
-"""clamd inside the Lambda sandbox: definitions mirrored from their bucket, a Unix socket in /tmp."""
+"""clamd inside the Lambda sandbox: definitions mirrored from their bucket, a Unix socket in /tmp.
+
+The scan function runs as a container image built on Debian (functions/scan/image/Dockerfile), whose
+clamav-daemon package installs clamd where Debian puts it on any machine, this one included.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ from scan.clamd import ClamdClient, clamd_config
 
 DEFINITIONS_PREFIX = "clamav/"
 DATABASE_SUFFIXES = frozenset({".cvd", ".cld", ".cud"})
-CLAMD_BINARY = Path("/opt/bin/clamd")
-LAYER_LIB_DIR = Path("/opt/lib")
+# Debian's clamav-daemon package (functions/scan/image/Dockerfile pins its version).
+CLAMD_BINARY = Path("/usr/sbin/clamd")
+# A container image's file system is read-only on Lambda except /tmp (Lambda developer guide, "Create a
+# Lambda function using a container image", requirements).
 RUNTIME_ROOT = Path("/tmp/clamav")  # noqa: S108 - Lambda's only writable place
 # A full ClamAV database takes tens of seconds to load; the scan function's timeout is 300 s.
 STARTUP_TIMEOUT_SECONDS = 120.0
@@ -108,7 +114,12 @@ def _log_tail(path: Path, lines: int = 15) -> str:
 
 
 class EmbeddedClamd:
-    """Starts clamd once per sandbox and keeps it for warm invocations; restarts it if it died."""
+    """Starts clamd once per sandbox and keeps it for warm invocations; restarts it if it died.
+
+    clamd starts on the sandbox's first invocation, not during Lambda's Init phase: loading a full database
+    takes longer than the 10 s Init allows an on-demand function. ``lib_dir`` is a folder of shared
+    libraries to load first, for a clamd installed outside the loader's paths (the image needs none).
+    """
 
     def __init__(
         self,
@@ -117,7 +128,7 @@ class EmbeddedClamd:
         max_bytes: int,
         root: Path,
         binary: Path,
-        lib_dir: Path | None,
+        lib_dir: Path | None = None,
         startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
         refresh_interval: float = REFRESH_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
@@ -242,15 +253,13 @@ _shared: EmbeddedClamd | None = None
 
 
 def shared_embedded_clamd(store: ObjectStore, bucket: str, max_bytes: int) -> EmbeddedClamd:
-    """The sandbox's one clamd, created on first use from the layer's paths."""
+    """The sandbox's one clamd, created on first use with the image's paths."""
     global _shared
     if _shared is None:
         mirror = DefinitionsMirror(
             store, bucket, DEFINITIONS_PREFIX, RUNTIME_ROOT / "db", RUNTIME_ROOT / "db-state.json"
         )
-        _shared = EmbeddedClamd(
-            mirror, max_bytes=max_bytes, root=RUNTIME_ROOT, binary=CLAMD_BINARY, lib_dir=LAYER_LIB_DIR
-        )
+        _shared = EmbeddedClamd(mirror, max_bytes=max_bytes, root=RUNTIME_ROOT, binary=CLAMD_BINARY)
         atexit.register(_shared.stop)
     return _shared
 

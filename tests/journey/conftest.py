@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from filepipe.local.client import BrowserClient
 from filepipe.ops.target import Target, add_target_arguments, resolve_target
-from tests.local.conftest import LocalProcess, local_stack  # noqa: F401  (local_stack: a fixture)
+from tests.local.conftest import DEMO_EMAIL_ARGS, LocalProcess, local_stack  # noqa: F401  (local_stack: a fixture)
 
 STACK_ENV = "FILEPIPE_TEST_STACK"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
@@ -24,6 +24,9 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 # sandbox) delivers there without a bounce, and the label keeps concurrent runs apart.
 EMAIL_DOMAIN = "simulator.amazonses.com"
 MAX_LIST_PAGES = 20
+# A local target that runs `filepipe local` with another value of the template's Scanner parameter.
+LOCAL_SCANNER = "local-scanner:"
+OTHER_LOCAL_SCANNERS = ("GuardDuty",)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -32,10 +35,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     stack = os.environ.get(STACK_ENV, "").strip()
     if stack:
-        target = pytest.param(stack, id=f"aws-{stack}")
+        targets = [pytest.param(stack, id=f"aws-{stack}")]
     else:
-        target = pytest.param(None, id="local", marks=pytest.mark.local)
-    metafunc.parametrize("target", [target], indirect=True)
+        # Locally, once with the template's default scanner and once with each other one.
+        targets = [
+            pytest.param(None, id="local", marks=pytest.mark.local),
+            *(
+                pytest.param(
+                    f"{LOCAL_SCANNER}{scanner}", id=f"local-{scanner.lower()}", marks=pytest.mark.local
+                )
+                for scanner in OTHER_LOCAL_SCANNERS
+            ),
+        ]
+    metafunc.parametrize("target", targets, indirect=True)
 
 
 class LoopbackOnly(HTTPAdapter):
@@ -84,17 +96,32 @@ def _operator(*argv: str) -> Target:
 
 
 @pytest.fixture
-def target(request: pytest.FixtureRequest) -> JourneyTarget:
+def target(request: pytest.FixtureRequest) -> Iterator[JourneyTarget]:
     stack: str | None = request.param
+    if stack and stack.startswith(LOCAL_SCANNER):
+        request.getfixturevalue("aws_env")
+        scanner = stack.removeprefix(LOCAL_SCANNER)
+        local = LocalProcess(
+            request.getfixturevalue("tmp_path"), [*DEMO_EMAIL_ARGS, "--parameter", f"Scanner={scanner}"]
+        )
+        try:
+            yield _local_target(local)
+        finally:
+            local.stop()
+        return
     if stack:
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         operator = _operator("--stack", stack, *(["--region", region] if region else []))
         # Cold starts, a scan of a fresh definitions database and a Standard workflow's transitions.
-        return JourneyTarget(
+        yield JourneyTarget(
             operator.description, operator.output("WebUrl"), operator, 180.0, 2.0, loopback_only=False
         )
+        return
     request.getfixturevalue("aws_env")  # before the runtime starts: it inherits no real credentials
-    local: LocalProcess = request.getfixturevalue("local_stack")
+    yield _local_target(request.getfixturevalue("local_stack"))
+
+
+def _local_target(local: LocalProcess) -> JourneyTarget:
     operator = _operator("--endpoint", local.aws_endpoint, "--state-dir", str(local.state_dir))
     for service in ("cognito-idp", "cloudformation"):
         assert urlsplit(operator.client(service).meta.endpoint_url).hostname in LOOPBACK_HOSTS

@@ -633,7 +633,6 @@ def test_handler_in_embedded_mode(aws: Any, short_dir: Path, monkeypatch: pytest
     publish_database(aws, datetime.now(UTC))
     monkeypatch.setattr(embedded, "RUNTIME_ROOT", short_dir)
     monkeypatch.setattr(embedded, "CLAMD_BINARY", Path(LocalClamd.find_binary() or "/usr/sbin/clamd"))
-    monkeypatch.setattr(embedded, "LAYER_LIB_DIR", short_dir / "lib")
     use_scan_env(monkeypatch, "embedded")
     embedded.stop_shared_embedded_clamd()
     try:

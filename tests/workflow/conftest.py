@@ -1,4 +1,4 @@
-"""Workflow fixtures: a real clamd, the stack from template.yaml, and the in-process Lambda router."""
+"""Workflow fixtures: a real clamd, the stack from template.yaml per Scanner, the in-process router."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import pytest
 
 from filepipe.clamd import LocalClamd
 from filepipe.local import moto_patches
-from filepipe.local.services.stepfunctions.patches import redrive_executions
+from filepipe.local.services.stepfunctions.patches import (
+    callbacks_as_on_aws,
+    keep_states_error_names,
+    redrive_executions,
+)
 from tests.stack import StackFactory
 from tests.workflow.harness import SENDER, Pipeline, install_router
 
@@ -24,26 +28,53 @@ def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClamd]:
         yield running
 
 
+SCANNERS = ("ClamAV", "GuardDuty")
+
+
+@pytest.fixture(params=SCANNERS)
+def scanner(request: pytest.FixtureRequest) -> str:
+    """The template's Scanner: every workflow test runs with each, unless it names one
+    (``@pytest.mark.parametrize("scanner", ["ClamAV"], indirect=True)``)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def make_pipeline(make_stack: StackFactory, clamd: LocalClamd) -> Iterator[PipelineFactory]:
+def make_pipeline(make_stack: StackFactory, clamd: LocalClamd, scanner: str) -> Iterator[PipelineFactory]:
     """A pipeline over a fresh stack; keyword arguments override template parameters.
 
-    moto gains Step Functions' RedriveExecution for the test, as the local runtime has it.
+    moto gains, for the test, what the local runtime adds to it: Step Functions' RedriveExecution (and the
+    context object's RedriveCount), callback tasks that take one outcome, with its cause, and States. errors
+    a Fail state raises again (a verdict's States.Timeout) under their own names. GuardDuty's
+    stand-in must have delivered everything it was asked to by the end of the test.
     """
-    uninstallers: list[Callable[[], None]] = [moto_patches.install(redrive_executions)]
+    uninstallers: list[Callable[[], None]] = [
+        moto_patches.install(redrive_executions),
+        moto_patches.install(callbacks_as_on_aws),
+        moto_patches.install(keep_states_error_names),
+    ]
+    pipelines: list[Pipeline] = []
 
     def factory(**parameters: str) -> Pipeline:
+        parameters.setdefault("Scanner", scanner)
         parameters.setdefault("ClamdAddress", clamd.address)
         parameters.setdefault("SenderEmail", SENDER)
         stack = make_stack(**parameters)
         router, uninstall = install_router(stack)
         uninstallers.append(uninstall)
-        stack.use_functions(*Pipeline.WORKFLOW_FUNCTIONS)
-        return Pipeline(stack, router)
+        pipeline = Pipeline(stack, router, clamd.address)
+        stack.use_functions(*pipeline.functions)
+        pipelines.append(pipeline)
+        return pipeline
 
     yield factory
+    for pipeline in pipelines:
+        if pipeline.guardduty is not None:
+            pipeline.guardduty.join()
     for uninstall in uninstallers:
         uninstall()
+    for pipeline in pipelines:
+        if pipeline.guardduty is not None:
+            assert pipeline.guardduty.errors == [], "the verdict function failed on a scan result"
 
 
 @pytest.fixture

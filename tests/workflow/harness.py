@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote
 
 import boto3
@@ -16,14 +17,18 @@ from moto.core.botocore_stubber import MockRawResponse
 
 from common.model import FileRef, ingest_key, new_file_id
 from common.records import FileRecords, now_iso
+from common.verdicts import ObjectVersion
 from filepipe.local.services.awslambda.invoke import InvokeResult, invoke_in_process
 from filepipe.local.services.events.delivery import execution_status_event, target_input
+from filepipe.local.services.guardduty import events as guardduty_events
 from filepipe.local.stack.model import FunctionSpec, Stack
 from filepipe.ses import verify
 from tests.iam import RolePolicy, acting_as, roles_of
 from tests.stack import REGION, StackFixture
 
 Replacement = Callable[[FunctionSpec, dict[str, Any]], InvokeResult | None]
+# Called after each invocation the router answered: the function's logical id, its event and its result.
+Invoked = Callable[[str, dict[str, Any], InvokeResult], None]
 OWNER = "0f6c5e2a-7b1d-4c55-9d0e-2d7a1c9b8e41"
 OWNER_EMAIL = "owner@example.com"
 SENDER = "filepipe@example.com"
@@ -44,6 +49,10 @@ class LambdaRouter:
         self.events: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._service_errors: dict[str, list[tuple[int, str]]] = defaultdict(list)
         self._replacements: dict[str, Replacement] = {}
+        self.after_invoke: Invoked | None = None
+
+    def role(self, logical_id: str) -> RolePolicy:
+        return self._roles[logical_id]
 
     def service_error(self, logical_id: str, status: int, code: str, times: int = 1) -> None:
         self._service_errors[logical_id].extend([(status, code)] * times)
@@ -75,6 +84,8 @@ class LambdaRouter:
                 result = self._replacements[spec.logical_id](spec, event)
             if result is None:
                 result = invoke_in_process(spec, event)
+        if self.after_invoke is not None:
+            self.after_invoke(spec.logical_id, event, result)
         headers = {
             "Content-Type": "application/json",
             "X-Amz-Executed-Version": "$LATEST",
@@ -83,6 +94,140 @@ class LambdaRouter:
         if result.function_error:
             headers["X-Amz-Function-Error"] = result.function_error
         return AWSResponse(url, 200, headers, MockRawResponse(result.payload))
+
+
+class GuardDutyStandIn:
+    """GuardDuty Malware Protection for the workflow tests: each upload version is scanned (clamd decides,
+    unless a test forces a result) and its "Object Scan Result" event put on the default bus.
+
+    GuardDuty scans on its own, after the upload; by default the event is delivered once the run's "Await
+    GuardDuty verdict" task has asked for it (on a thread of its own, as EventBridge would), the usual
+    order when a scan takes longer than validation. ``delivery`` changes that: AT_UPLOAD delivers before the
+    run starts, HELD keeps the events in ``held`` for the test to deliver. ``copies`` delivers each event
+    that many times (EventBridge delivers at least once). It is also the GuardDuty client `filepipe replay`
+    asks for new scans (``send_object_malware_scan``).
+    """
+
+    AFTER_AWAIT = "after await"
+    AT_UPLOAD = "at upload"
+    HELD = "held"
+
+    def __init__(self, pipeline: Pipeline, clamd_address: str) -> None:
+        self._pipeline = pipeline
+        self._clamd_address = clamd_address
+        self.delivery = self.AFTER_AWAIT
+        self.copies = 1
+        self.forced: list[tuple[str, list[str] | None]] = []
+        self.held: list[dict[str, Any]] = []
+        self.scan_requests: list[dict[str, str]] = []
+        self.results: list[InvokeResult] = []
+        self.awaits: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        # Scans not reported yet: each is scanned when it reports (a bomb a run rejects is never scanned).
+        self._pending: dict[ObjectVersion, list[Callable[[], dict[str, Any]]]] = defaultdict(list)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def force(self, status: str, threats: list[str] | None = None) -> None:
+        """The next scan reports ``status`` (with ``threats``) whatever the bytes."""
+        self.forced.append((status, threats))
+
+    def _verdict(self, data: bytes) -> tuple[str, list[str] | None]:
+        if self.forced:
+            return self.forced.pop(0)
+        from common.errors import FilepipeError
+        from scan.clamd import ClamdClient, ReplyKind
+
+        try:
+            reply = ClamdClient(self._clamd_address, timeout=30).instream([data])
+        except FilepipeError:  # clamd down or too slow: GuardDuty's internal error
+            return guardduty_events.FAILED, None
+        if reply.kind is ReplyKind.FOUND and reply.detail:
+            return guardduty_events.THREATS_FOUND, [reply.detail]
+        if reply.kind is ReplyKind.CLEAN:
+            return guardduty_events.NO_THREATS_FOUND, None
+        return guardduty_events.FAILED, None
+
+    def scan(self, ref: FileRef, data: bytes, etag: str) -> dict[str, Any]:
+        """The event of one scan of ``ref``'s version."""
+        status, threats = self._verdict(data)
+        stack = self._pipeline.stack.stack
+        return guardduty_events.object_scan_result(
+            account=stack.attributes["IngestMalwareProtectionPlan"]["Arn"].split(":")[4],
+            region=REGION,
+            plan_arn=stack.attributes["IngestMalwareProtectionPlan"]["Arn"],
+            bucket=ref.bucket,
+            key=ref.key,
+            version_id=ref.version,
+            etag=etag,
+            scan_status=guardduty_events.SCAN_STATUS_OF[status],
+            result_status=status,
+            threats=threats,
+        )
+
+    def _report(self, ref: FileRef, data: bytes, etag: str) -> None:
+        if self.delivery == self.AT_UPLOAD:
+            self.deliver(self.scan(ref, data, etag))
+        elif self.delivery == self.HELD:
+            self.held.append(self.scan(ref, data, etag))
+        else:
+            with self._lock:
+                self._pending[ObjectVersion(ref.bucket, ref.key, ref.version)].append(
+                    lambda: self.scan(ref, data, etag)
+                )
+
+    def uploaded(self, ref: FileRef, data: bytes, etag: str) -> None:
+        self._report(ref, data, etag)
+
+    def deliver(self, event: dict[str, Any]) -> None:
+        """Deliver ``event`` ``copies`` times; a failed invocation of the verdict is kept in ``errors``."""
+        for _ in range(self.copies):
+            for result in self._pipeline.deliver_scan_result(event):
+                self.results.append(result)
+                if result.function_error:
+                    self.errors.append(result.payload.decode())
+
+    def invoked(self, logical_id: str, event: dict[str, Any], result: InvokeResult) -> None:
+        """The router's hook: a run's await task has asked for its verdict; the pending scan reports now."""
+        if logical_id != "ScanVerdictFunction" or "taskToken" not in event:
+            return
+        self.awaits.append(json.loads(result.payload))
+        if result.function_error:
+            return
+        file = event["file"]
+        with self._lock:
+            pending = self._pending.pop(ObjectVersion(file["bucket"], file["key"], file["version"]), [])
+        if not pending:
+            return
+
+        def report() -> None:
+            for scanned in pending:
+                self.deliver(scanned())
+
+        thread = threading.Thread(target=report, name="guardduty-stand-in", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def send_object_malware_scan(self, *, S3Object: dict[str, str]) -> dict[str, Any]:
+        """GuardDuty's SendObjectMalwareScan: a new scan of the object version, reported as uploads are."""
+        self.scan_requests.append(dict(S3Object))
+        s3 = self._pipeline.s3
+        found = s3.get_object(Bucket=S3Object["Bucket"], Key=S3Object["Key"], VersionId=S3Object["VersionId"])
+        ref = FileRef.from_object(S3Object["Bucket"], S3Object["Key"], S3Object["VersionId"])
+        self._report(ref, found["Body"].read(), str(found["ETag"]))
+        return {}
+
+    def join(self, timeout: float = 30.0) -> None:
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def await_count(self, count: int, timeout: float = 30.0) -> None:
+        """Wait until runs have asked for a verdict ``count`` times."""
+        deadline = time.monotonic() + timeout
+        while len(self.awaits) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.awaits)} of {count} verdict requests after {timeout} s")
+            time.sleep(0.05)
 
 
 def crash(error_type: str = "RuntimeError", message: str = "injected crash") -> InvokeResult:
@@ -97,6 +242,7 @@ class Pipeline:
         "RecordFunction",
         "ValidateFunction",
         "ScanFunction",
+        "ScanVerdictFunction",
         "ThumbnailsFunction",
         "MetadataFunction",
         "PromoteFunction",
@@ -104,10 +250,17 @@ class Pipeline:
         "NotifyFunction",
         "StartFunction",
     )
+    # Per Scanner: the function that gives the verdict, and the state that asks it.
+    SCAN_STEPS: ClassVar[dict[str, tuple[str, str]]] = {
+        "ClamAV": ("ScanFunction", "Scan for malware"),
+        "GuardDuty": ("ScanVerdictFunction", "Await GuardDuty verdict"),
+    }
 
-    def __init__(self, stack: StackFixture, router: LambdaRouter) -> None:
+    def __init__(self, stack: StackFixture, router: LambdaRouter, clamd_address: str | None = None) -> None:
         self.stack = stack
         self.router = router
+        self.scanner = stack.stack.parameters["Scanner"]
+        self.scan_function, self.scan_state = self.SCAN_STEPS[self.scanner]
         self.s3 = stack.client("s3")
         self.sqs = stack.client("sqs")
         self.sfn = stack.client("stepfunctions")
@@ -116,6 +269,11 @@ class Pipeline:
         self.clean = stack.physical("FilesBucket")
         self.quarantine = stack.physical("QuarantineBucket")
         self.state_machine = stack.physical("ProcessUploadStateMachine")
+        self.guardduty: GuardDutyStandIn | None = None
+        if self.scanner == "GuardDuty":
+            assert clamd_address is not None, "GuardDuty's stand-in scans with clamd"
+            self.guardduty = GuardDutyStandIn(self, clamd_address)
+            router.after_invoke = self.guardduty.invoked
         sender = stack.stack.parameters["SenderEmail"]
         if sender:
             # The operator's SES step (on AWS, a click on SES's link): the sender and, as the SES sandbox
@@ -141,7 +299,34 @@ class Pipeline:
         )
         key = ingest_key(OWNER, file_id)
         version = self.s3.put_object(Bucket=self.ingest, Key=key, Body=data, ContentType=declared_type)
-        return FileRef(self.ingest, key, version["VersionId"], OWNER, file_id)
+        ref = FileRef(self.ingest, key, version["VersionId"], OWNER, file_id)
+        if self.guardduty is not None:  # the protection plan scans every new upload version
+            self.guardduty.uploaded(ref, data, str(version["ETag"]))
+        return ref
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        """The workflow's functions this stack has (only the chosen scanner's exist)."""
+        return tuple(name for name in self.WORKFLOW_FUNCTIONS if name in self.stack.stack.functions)
+
+    def deliver_scan_result(self, event: dict[str, Any]) -> list[InvokeResult]:
+        """Put an event on the default bus as EventBridge delivers it: to each matching rule's Lambda
+        targets, invoked as the function's role, with the target's input. The results, in order."""
+        from moto.events.models import EventPattern
+
+        events = self.stack.client("events")
+        results = []
+        for rule in events.list_rules()["Rules"]:
+            if not EventPattern.load(rule.get("EventPattern")).matches_event(event):  # type: ignore[arg-type]
+                continue
+            for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
+                if ":lambda:" not in target["Arn"]:
+                    continue
+                spec = self.stack.stack.function_by_name(target["Arn"])
+                payload = json.loads(target_input(target, event, rule["Arn"], rule["Name"]))
+                with acting_as(self.router.role(spec.logical_id)):
+                    results.append(invoke_in_process(spec, payload))
+        return results
 
     def queued_start_messages(self) -> list[dict[str, Any]]:
         """Everything the upload rule put on the start queue (bounded drain)."""

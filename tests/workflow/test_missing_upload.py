@@ -15,10 +15,17 @@ from filepipe.local.services.awslambda.invoke import InvokeResult, invoke_in_pro
 from tests import images
 from tests.workflow.harness import Pipeline
 
+# Each step that reads the upload, with each Scanner whose stack has it (GuardDuty's verdict reads nothing:
+# GuardDuty itself reads the upload, and tells a missing one as ACCESS_DENIED).
+CASES = [
+    (scanner, step)
+    for step in ("ValidateFunction", "ScanFunction", "ThumbnailsFunction", "PromoteFunction")
+    for scanner in ("ClamAV", "GuardDuty")
+    if not (step == "ScanFunction" and scanner == "GuardDuty")
+]
 
-@pytest.mark.parametrize(
-    "step", ["ValidateFunction", "ScanFunction", "ThumbnailsFunction", "PromoteFunction"]
-)
+
+@pytest.mark.parametrize(("scanner", "step"), CASES, ids=[f"{s}-{c}" for c, s in CASES], indirect=["scanner"])
 def test_an_upload_gone_mid_run_is_recorded_as_missing(pipeline: Pipeline, step: str) -> None:
     def remove_then_run(spec: Any, event: dict[str, Any]) -> InvokeResult:
         ref = FileRef.from_state(event)  # the version itself, as a lifecycle expiry or an operator removes it

@@ -1,4 +1,8 @@
-"""ProcessUpload end to end in moto: the real ASL from the template, the real handlers, a real clamd."""
+"""ProcessUpload end to end in moto: the real ASL from the template, the real handlers, a real clamd.
+
+Each test runs with each Scanner (ClamAV's scan function, or GuardDuty's stand-in and the verdict function)
+unless it is about one of them.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,10 @@ def test_jpeg_becomes_ready_with_two_thumbnails(pipeline: Pipeline) -> None:
     record = pipeline.record(ref)
     assert record["status"] == "READY"
     assert record["contentType"] == "image/jpeg"
-    assert record["sha256"] == hashlib.sha256(photo).hexdigest()
+    if pipeline.scanner == "ClamAV":  # the scan reads every byte and hashes them on the way
+        assert record["sha256"] == hashlib.sha256(photo).hexdigest()
+    else:  # GuardDuty reads the object itself and reports no hash
+        assert "sha256" not in record
     assert (record["width"], record["height"]) == (1600, 1200)
     # Rational EXIF values are stored as DynamoDB numbers and come back as they were read.
     assert record["exif"]["ExposureTime"] == 0.008
@@ -90,7 +97,7 @@ def test_executable_renamed_jpg_is_rejected(pipeline: Pipeline) -> None:
     assert _error_code(record) == "UNSUPPORTED_TYPE"
     assert pipeline.keys(pipeline.clean) == []
     assert pipeline.ingest_versions(ref) == [ref.version]
-    assert pipeline.router.calls["ScanFunction"] == 0
+    assert pipeline.router.calls[pipeline.scan_function] == 0
     assert len(pipeline.sent_emails()) == 1
 
 
@@ -144,6 +151,7 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.parametrize("scanner", ["ClamAV"], indirect=True)
 def test_scanner_down_is_retried_then_failed_with_a_dlq_message(make_pipeline: PipelineFactory) -> None:
     pipeline = make_pipeline(ClamdAddress=f"tcp://127.0.0.1:{_closed_port()}")
     ref, execution = pipeline.process(images.jpeg((64, 64)))
@@ -276,6 +284,7 @@ def test_transient_lambda_errors_are_retried(pipeline: Pipeline) -> None:
     assert pipeline.record(ref)["status"] == "READY"
 
 
+@pytest.mark.parametrize("scanner", ["ClamAV"], indirect=True)
 def test_an_unknown_scan_verdict_fails_closed(pipeline: Pipeline) -> None:
     verdict = {"verdict": "ERROR", "signature": None, "engine": "ClamAV", "sha256": None}
     pipeline.router.replace(
@@ -303,6 +312,7 @@ CATCHING_STATES = [
     ("Mark processing", "RecordFunction", "PROCESSING", "jpeg", "ingest"),
     ("Validate file", "ValidateFunction", None, "jpeg", "ingest"),
     ("Scan for malware", "ScanFunction", None, "jpeg", "ingest"),
+    ("Await GuardDuty verdict", "ScanVerdictFunction", None, "jpeg", "ingest"),
     ("Make thumbnails", "ThumbnailsFunction", None, "jpeg", "ingest"),
     ("Extract metadata", "MetadataFunction", None, "jpeg", "ingest"),
     ("Promote original", "PromoteFunction", None, "jpeg", "ingest"),
@@ -311,12 +321,20 @@ CATCHING_STATES = [
     ("Quarantine file", "QuarantineFunction", None, "eicar", "ingest"),
     ("Record quarantine", "RecordFunction", "QUARANTINED", "eicar", "quarantine"),
 ]
+# Each state with each Scanner whose stack has it.
+CATCHING_CASES = [
+    (scanner, *case)
+    for case in CATCHING_STATES
+    for scanner, scan_state in (("ClamAV", "Scan for malware"), ("GuardDuty", "Await GuardDuty verdict"))
+    if case[0] not in {"Scan for malware", "Await GuardDuty verdict"} - {scan_state}
+]
 
 
 @pytest.mark.parametrize(
-    ("state", "function", "outcome", "upload", "original"),
-    CATCHING_STATES,
-    ids=[s[0] for s in CATCHING_STATES],
+    ("scanner", "state", "function", "outcome", "upload", "original"),
+    CATCHING_CASES,
+    ids=[f"{case[1]}-{case[0]}" for case in CATCHING_CASES],
+    indirect=["scanner"],
 )
 def test_an_unexpected_error_in_a_step_records_failed_and_fails_the_run(
     pipeline: Pipeline, state: str, function: str, outcome: str | None, upload: str, original: str

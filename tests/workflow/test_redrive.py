@@ -118,6 +118,7 @@ def _replayer(pipeline: Pipeline, audit: io.StringIO) -> Replayer:
             "start": pipeline.stack.physical("StartDeadLetterQueue"),
         },
         audit=AuditLog(audit, {"user": "tester", "principal": "test"}),
+        guardduty=pipeline.guardduty,
     )
 
 
@@ -156,7 +157,7 @@ def test_replay_redrives_a_run_stopped_at_promote_from_promote_and_validates_not
     assert [(run["name"], run["status"], run["redriveCount"]) for run in runs] == [
         (ref.file_id, "SUCCEEDED", 1)
     ]
-    for logical_id in ("RecordFunction", "ValidateFunction", "ScanFunction", "ThumbnailsFunction"):
+    for logical_id in ("RecordFunction", "ValidateFunction", pipeline.scan_function, "ThumbnailsFunction"):
         # Mark processing and Record ready; the states that had succeeded did not run again.
         assert pipeline.router.calls[logical_id] == (2 if logical_id == "RecordFunction" else 1), logical_id
     assert pipeline.router.calls["PromoteFunction"] == 2
@@ -240,7 +241,7 @@ def test_a_step_done_before_the_stop_is_repeated_by_the_redrive_and_counts_once(
 
 def test_a_run_that_reached_the_fail_state_is_redriven_into_it_again(pipeline: Pipeline) -> None:
     """What replay avoids: the unsuccessful state is the workflow's Fail state, so a redrive fails again."""
-    pipeline.router.replace("ScanFunction", lambda spec, event: _crash())
+    pipeline.router.replace(pipeline.scan_function, lambda spec, event: _crash())
     ref, execution = pipeline.process(_jpeg())
     assert execution["status"] == "FAILED"
     calls = dict(pipeline.router.calls)
@@ -286,7 +287,7 @@ def test_a_succeeded_execution_is_not_redriven(pipeline: Pipeline) -> None:
 
 
 def test_a_running_execution_is_not_redriven(pipeline: Pipeline) -> None:
-    hold = Hold(pipeline, "ScanFunction")
+    hold = Hold(pipeline, pipeline.scan_function)
     ref = pipeline.upload(_jpeg())
     assert pipeline.start(pipeline.queued_start_messages()) == {"batchItemFailures": []}
     assert hold.entered.wait(30)

@@ -1,4 +1,5 @@
-"""`filepipe replay`, `executions` and `execution` on the stack in moto, with the real workflow and clamd."""
+"""`filepipe replay`, `executions` and `execution` on the stack in moto, with the real workflow and clamd
+(and, with Scanner GuardDuty, GuardDuty's stand-in)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from filepipe.ops.target import (
     FAILED_EXECUTIONS_QUEUE_URL,
     FILES_TABLE_NAME,
     INGEST_BUCKET_NAME,
+    SCANNER,
     START_DEAD_LETTER_QUEUE_URL,
     STATE_MACHINE_ARN,
 )
@@ -54,6 +56,7 @@ def _outputs(pipeline: Pipeline) -> dict[str, str]:
         START_DEAD_LETTER_QUEUE_URL: pipeline.stack.physical("StartDeadLetterQueue"),
         FILES_TABLE_NAME: pipeline.stack.physical("FilesTable"),
         INGEST_BUCKET_NAME: pipeline.ingest,
+        SCANNER: pipeline.scanner,
     }
 
 
@@ -71,8 +74,19 @@ def _deploy_outputs(pipeline: Pipeline) -> None:
     pipeline.stack.client("cloudformation").create_stack(StackName=STACK, TemplateBody=json.dumps(body))
 
 
+def _clients(pipeline: Pipeline) -> Any:
+    """The stack's clients, GuardDuty's being the stand-in (moto has no SendObjectMalwareScan)."""
+
+    def client(service: str) -> Any:
+        if service == "guardduty" and pipeline.guardduty is not None:
+            return pipeline.guardduty
+        return pipeline.stack.client(service)
+
+    return client
+
+
 def _cli(pipeline: Pipeline, *argv: str) -> int:
-    return main([*argv, "--stack", STACK], client_factory=pipeline.stack.client)
+    return main([*argv, "--stack", STACK], client_factory=_clients(pipeline))
 
 
 def _replay_cli(pipeline: Pipeline, audit: Path, *argv: str) -> int:
@@ -95,6 +109,7 @@ def _replayer(pipeline: Pipeline, stepfunctions: Any = None) -> Replayer:
             "start": pipeline.stack.physical("StartDeadLetterQueue"),
         },
         audit=AuditLog(io.StringIO(), {"user": "tester", "principal": "test"}),
+        guardduty=pipeline.guardduty,
     )
 
 
@@ -144,7 +159,7 @@ class Switch:
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.on = True
-        pipeline.router.replace("ScanFunction", self)
+        pipeline.router.replace(pipeline.scan_function, self)
 
     def __call__(self, spec: Any, event: dict[str, Any]) -> InvokeResult | None:
         return crash("RuntimeError", "scanner crashed") if self.on else None
@@ -160,6 +175,7 @@ def _failed_upload(pipeline: Pipeline) -> tuple[FileRef, dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------- acceptance
+@pytest.mark.parametrize("scanner", ["ClamAV"], indirect=True)
 def test_clamd_down_fails_the_upload_and_replay_after_it_returns_brings_it_to_ready(
     make_pipeline: PipelineFactory,
     clamd: LocalClamd,
@@ -232,6 +248,7 @@ def test_clamd_down_fails_the_upload_and_replay_after_it_returns_brings_it_to_re
     assert [e["name"] for e in json.loads(capsys.readouterr().out)] == [ref.file_id]
 
 
+@pytest.mark.parametrize("scanner", ["ClamAV"], indirect=True)
 def test_execution_shows_every_state_with_its_duration_and_the_error(
     make_pipeline: PipelineFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -244,6 +261,8 @@ def test_execution_shows_every_state_with_its_duration_and_the_error(
     assert entered == [
         "Mark processing",
         "Validate file",
+        "Choose scanner",
+        "Which scanner?",
         "Scan for malware",
         "Record failure",
         "Processing failed",
@@ -256,10 +275,10 @@ def test_execution_shows_every_state_with_its_duration_and_the_error(
     assert re.search(r"Status\s+FAILED", report)
     assert re.search(r"Error\s+ScannerUnavailable: ", report)
     for index, name in enumerate(entered, start=1):
-        assert re.search(rf"^\s*{index}\s+{name}\s+\w+\s+\w+\s+({duration})\s", report, re.M), name
-    scan_row = next(line for line in report.splitlines() if re.match(r"\s*3\s+Scan for malware", line))
+        assert re.search(rf"^\s*{index}\s+{re.escape(name)}\s+\w+\s+\w+\s+({duration})\s", report, re.M), name
+    scan_row = next(line for line in report.splitlines() if re.match(r"\s*5\s+Scan for malware", line))
     assert re.search(rf"Task\s+caught\s+({duration})\s+2\s+ScannerUnavailable: ", scan_row)  # 2 retries
-    fail_row = next(line for line in report.splitlines() if re.match(r"\s*5\s+Processing failed", line))
+    fail_row = next(line for line in report.splitlines() if re.match(r"\s*7\s+Processing failed", line))
     assert re.search(r"Fail\s+failed\s+.*ScannerUnavailable", fail_row)
     assert report.count("input:  {") == len(entered)
 
@@ -267,8 +286,8 @@ def test_execution_shows_every_state_with_its_duration_and_the_error(
     shown = json.loads(capsys.readouterr().out)
     assert [s["name"] for s in shown["states"]] == entered
     assert all(s["durationSeconds"] is not None and s["durationSeconds"] >= 0 for s in shown["states"])
-    assert shown["states"][2]["retries"] == 2
-    assert shown["states"][2]["error"] == "ScannerUnavailable"
+    assert shown["states"][4]["retries"] == 2
+    assert shown["states"][4]["error"] == "ScannerUnavailable"
     assert json.loads(shown["states"][0]["input"])["file"]["fileId"] == ref.file_id
 
     assert _cli(pipeline, "execution", "no-such-run") == 1
@@ -453,8 +472,9 @@ class Redrivable:
     """moto's client, where the failed run stopped inside a Task (timed out there, say) and redrive
     answers as told: ``accept`` it, refuse it with an error code, or (``None``) moto's own answer."""
 
-    def __init__(self, stepfunctions: Any, refusal: str | None, accept: bool) -> None:
+    def __init__(self, stepfunctions: Any, refusal: str | None, accept: bool, scan_state: str) -> None:
         self._sfn = stepfunctions
+        self._scan_state = scan_state
         self._refusal = refusal
         self._accept = accept
         self.redriven: list[str] = []
@@ -465,7 +485,7 @@ class Redrivable:
     def get_execution_history(self, **kwargs: Any) -> dict[str, Any]:
         events = self._sfn.get_execution_history(**kwargs)["events"]
         scan = next(
-            e for e in events if e.get("stateEnteredEventDetails", {}).get("name") == "Scan for malware"
+            e for e in events if e.get("stateEnteredEventDetails", {}).get("name") == self._scan_state
         )
         cut = [e for e in events if e["id"] <= scan["id"]]
         stopped = {"id": scan["id"] + 1, "previousEventId": scan["id"], "type": "ExecutionTimedOut"}
@@ -502,7 +522,7 @@ def test_redrive_where_the_service_allows_it_else_a_new_run(
     scan = Switch(pipeline)
     ref, execution = _failed_upload(pipeline)
     scan.on = False
-    stepfunctions = Redrivable(pipeline.sfn, refusal, accept)
+    stepfunctions = Redrivable(pipeline.sfn, refusal, accept, pipeline.scan_state)
     replayer = _replayer(pipeline, stepfunctions=stepfunctions)
 
     [outcome] = replayer.run(_options())
@@ -522,7 +542,7 @@ def test_no_redrive_for_a_run_that_reached_the_fail_state(pipeline: Pipeline) ->
     scan = Switch(pipeline)
     at_fail_state, _ = _failed_upload(pipeline)  # moto's real history: it ended in "Processing failed"
     scan.on = False
-    real_history = Redrivable(pipeline.sfn, None, True)
+    real_history = Redrivable(pipeline.sfn, None, True, pipeline.scan_state)
     real_history.get_execution_history = pipeline.sfn.get_execution_history  # type: ignore[method-assign]
 
     [first] = _replayer(pipeline, real_history).run(_options(file_id=at_fail_state.file_id))

@@ -10,6 +10,7 @@ from filepipe.local.services.awslambda import access as awslambda
 from filepipe.local.services.cloudwatch import access as cloudwatch
 from filepipe.local.services.dynamodb import access as dynamodb
 from filepipe.local.services.events import access as events
+from filepipe.local.services.guardduty import access as guardduty
 from filepipe.local.services.iam import access as iam
 from filepipe.local.services.kms import access as kms
 from filepipe.local.services.logs import access as logs
@@ -30,6 +31,7 @@ BY_SIGNING_NAME: dict[str, Rules] = {
     "states": states.needs,
     "lambda": awslambda.needs,
     "events": events.needs,
+    "guardduty": guardduty.needs,
     "ses": ses.needs,
     "email": ses.needs,
     "kms": kms.needs,

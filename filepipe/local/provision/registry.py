@@ -12,6 +12,7 @@ from filepipe.local.services.cloudwatch import resources as cloudwatch
 from filepipe.local.services.cognito import resources as cognito
 from filepipe.local.services.dynamodb import resources as dynamodb
 from filepipe.local.services.events import resources as events
+from filepipe.local.services.guardduty import resources as guardduty
 from filepipe.local.services.iam import resources as iam
 from filepipe.local.services.kms import resources as kms
 from filepipe.local.services.logs import resources as logs
@@ -32,6 +33,7 @@ SERVICES: tuple[ServiceHandlers, ...] = (
     cognito.HANDLERS,
     dynamodb.HANDLERS,
     events.HANDLERS,
+    guardduty.HANDLERS,
     iam.HANDLERS,
     kms.HANDLERS,
     logs.HANDLERS,

@@ -127,26 +127,39 @@ def emit_execution_status_events(sink: StatusSink) -> Uninstall:
     "moto.stepfunctions.responses.StepFunctionResponse.stepfunction_backend",
     "moto.stepfunctions.responses.StepFunctionResponse._get_param",
     "moto.stepfunctions.parser.models.StepFunctionsParserBackend.describe_execution",
+    "moto.stepfunctions.parser.backend.execution_worker.ExecutionWorker._get_evaluation_environment",
     "moto.core.responses.method_names_from_class",
     "moto.core.responses.ActionResult",
     "moto.core.exceptions.AWSError",
 )
 def redrive_executions() -> Uninstall:
-    """RedriveExecution, which moto lacks, and the redrive members of DescribeExecution and ListExecutions.
+    """RedriveExecution, which moto lacks, and the redrive members of DescribeExecution, ListExecutions and
+    the context object.
 
     The redrive itself is filepipe.local.services.stepfunctions.redrive (which lists the interpreter
     internals it uses); a redriven execution's RUNNING status change goes to the sink of
     ``emit_execution_status_events``. ``describe_execution`` and ``list_executions`` return an
     ``ActionResult`` of a dict, and moto dispatches a request by method name through
     ``method_names_from_class``. moto also leaves out a TIMED_OUT execution's stopDate, which AWS gives.
+    moto's context object has no ``Execution.RedriveCount``, which AWS documents ("Accessing execution
+    data from the Context object": 0 until the execution is redriven, ``RedriveTime`` only once it is), so
+    a state reading ``$$.Execution.RedriveCount`` would fail; every environment the worker builds gets it.
     """
     import moto.core.responses as core_responses
     from moto.core.exceptions import AWSError
     from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     from moto.stepfunctions.responses import StepFunctionResponse
 
     original_describe = StepFunctionResponse.describe_execution
     original_list = StepFunctionResponse.list_executions
+    original_environment = ExecutionWorker._get_evaluation_environment
+
+    def evaluation_environment(self: Any) -> Any:
+        env = original_environment(self)
+        execution: Any = env.states.context_object.context_object_data["Execution"]
+        execution["RedriveCount"] = 0
+        return env
 
     def parser_backend(response: Any) -> Any:
         from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -155,6 +168,12 @@ def redrive_executions() -> Uninstall:
         return backend if isinstance(backend, StepFunctionsParserBackend) else None
 
     def emit_running(execution: Any) -> None:
+        # The redriven run's environment is new: its context object says which redrive this is.
+        fields = stepfunctions_redrive.list_fields(execution)
+        context = execution.exec_worker.env.states.context_object.context_object_data["Execution"]
+        context["RedriveCount"] = fields["redriveCount"]
+        if fields.get("redriveDate") is not None:
+            context["RedriveTime"] = fields["redriveDate"].isoformat()
         if _status_sink is not None:
             _status_sink(_status_event(execution, "RUNNING"))
 
@@ -209,9 +228,11 @@ def redrive_executions() -> Uninstall:
         describe_execution=describe_execution,
         list_executions=list_executions,
     )
+    restore_environment = replace(ExecutionWorker, _get_evaluation_environment=evaluation_environment)
     forget_method_names()
 
     def uninstall() -> None:
+        restore_environment()
         restore()
         forget_method_names()
 
@@ -566,6 +587,85 @@ def keep_states_error_names() -> Uninstall:
 
     undo = [
         replace(importlib.import_module(name), CustomErrorName=error_name) for name in _ERROR_NAME_MODULES
+    ]
+
+    def uninstall() -> None:
+        for step in reversed(undo):
+            step()
+
+    return uninstall
+
+
+# ------------------------------------------------------------------ callbacks as AWS answers them
+# What SendTaskSuccess and SendTaskFailure answer for a token whose task is over: the API reference's
+# TaskTimedOut ("the task associated with the token has already been closed"); the message is the runtime's.
+_CLOSED_TASK_MESSAGE = "The task of this token is closed already (it ended or timed out)."
+
+
+@moto_patch(
+    "moto.stepfunctions.responses.StepFunctionResponse.send_task_failure",
+    "moto.stepfunctions.responses.StepFunctionResponse.stepfunction_backend",
+    "moto.stepfunctions.responses.StepFunctionResponse._get_param",
+    "moto.stepfunctions.parser.models.StepFunctionsParserBackend.send_task_failure",
+    "moto.stepfunctions.parser.asl.eval.callback.callback.CallbackEndpoint.interrupt_all",
+    "moto.stepfunctions.parser.asl.eval.callback.callback.CallbackPoolManager.notify",
+    "moto.stepfunctions.parser.asl.eval.callback.callback.CallbackPoolManager.heartbeat",
+    "moto.core.responses.EmptyResult",
+    "moto.core.exceptions.AWSError",
+)
+def callbacks_as_on_aws() -> Uninstall:
+    """A callback task (``.waitForTaskToken``) takes one outcome, with its cause, as on AWS.
+
+    SendTaskFailure's ``cause`` reaches the task (moto passes on only the ``error``), so a Catch's
+    ResultPath holds both. Once the task is over (completed, failed, timed out), SendTaskSuccess,
+    SendTaskFailure and SendTaskHeartbeat with its token answer TaskTimedOut, as the API reference says of
+    a task "already closed"; moto kept accepting them, and SendTaskFailure even for an execution that had
+    ended. A task is over when the interpreter stops waiting on its token (``interrupt_all``). Only the
+    parser backend (the one that runs executions) takes a cause; moto's other backend, which runs nothing,
+    keeps its answer.
+    """
+    from moto.core.exceptions import AWSError
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackPoolManager
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original_failure = StepFunctionResponse.send_task_failure
+    original_interrupt = CallbackEndpoint.interrupt_all
+    original_notify = CallbackPoolManager.notify
+    original_heartbeat = CallbackPoolManager.heartbeat
+    closed_attribute = "filepipe_closed"
+
+    def send_task_failure(self: Any) -> Any:
+        backend = self.stepfunction_backend
+        if not isinstance(backend, StepFunctionsParserBackend):
+            return original_failure(self)
+        backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    def interrupt_all(self: Any) -> None:
+        setattr(self, closed_attribute, True)
+        original_interrupt(self)
+
+    def refuse_closed(pool: Any, callback_id: str) -> None:
+        endpoint = pool.get(callback_id)
+        if endpoint is not None and getattr(endpoint, closed_attribute, False):
+            raise AWSError(_CLOSED_TASK_MESSAGE, exception_type="TaskTimedOut", status=400)
+
+    def notify(self: Any, callback_id: str, outcome: Any) -> bool:
+        refuse_closed(self, callback_id)
+        return bool(original_notify(self, callback_id, outcome))
+
+    def heartbeat(self: Any, callback_id: str) -> bool:
+        refuse_closed(self, callback_id)
+        return bool(original_heartbeat(self, callback_id))
+
+    undo = [
+        replace(StepFunctionResponse, send_task_failure=send_task_failure),
+        replace(CallbackEndpoint, interrupt_all=interrupt_all),
+        replace(CallbackPoolManager, notify=notify, heartbeat=heartbeat),
     ]
 
     def uninstall() -> None:
