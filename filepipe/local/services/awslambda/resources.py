@@ -34,6 +34,12 @@ def create_function(provisioning: Provisioning, logical: str, props: Properties)
     props.get("Code")  # the runner loads the code from the template's CodeUri
     if code_path is None:
         raise ValueError(f"{logical}: no local code path (not an AWS::Serverless::Function?)")
+    # A container image function runs here from its build context's code (the template's CodeUri folder)
+    # with the handler its ImageConfig.Command names; the image itself is not built.
+    image = props.get("PackageType") == "Image"
+    handler = props.get("ImageConfig", {}).get("Command", [""])[0] if image else props["Handler"]
+    if image:
+        provisioning.warn("container image functions run from their code folder; no image is built", logical)
     runtime = props.get("Runtime", "python3.12")
     timeout = int(props.get("Timeout", 3))
     memory = int(props.get("MemorySize", 128))
@@ -41,7 +47,7 @@ def create_function(provisioning: Provisioning, logical: str, props: Properties)
         "FunctionName": name,
         "Runtime": runtime,
         "Role": props["Role"],
-        "Handler": props["Handler"],
+        "Handler": handler,
         "Code": {"ZipFile": _placeholder_zip()},
         "Timeout": timeout,
         "MemorySize": memory,
@@ -84,7 +90,7 @@ def create_function(provisioning: Provisioning, logical: str, props: Properties)
         logical_id=logical,
         name=name,
         arn=response["FunctionArn"],
-        handler=props["Handler"],
+        handler=handler,
         code_path=code_path,
         runtime=runtime,
         timeout=timeout,
