@@ -26,7 +26,7 @@ from filepipe.template import ROOT, TEMPLATE_PATH, load_template
 
 REGION = "us-east-1"
 # What template.yaml refers to by relative path: a copy beside them resolves the same code.
-_TEMPLATE_FOLDERS = ("functions", "statemachines", "layers")
+_TEMPLATE_FOLDERS = ("functions", "statemachines")
 
 
 @pytest.fixture

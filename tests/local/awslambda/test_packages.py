@@ -29,7 +29,7 @@ UNDECLARED_VARIABLE = "SHARE_LINK_DOMAIN"
 def _project_copy(folder: Path) -> Path:
     """The template and everything it points at (CodeUri, DefinitionUri, ContentUri), copied."""
     shutil.copy(ROOT / "template.yaml", folder / "template.yaml")
-    for name in ("functions", "statemachines", "layers"):
+    for name in ("functions", "statemachines"):
         shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
     return folder / "template.yaml"
 

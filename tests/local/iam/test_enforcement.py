@@ -48,7 +48,7 @@ def replace(old: str, new: str) -> Mutation:
 def start(factory: pytest.TempPathFactory, name: str, *mutations: Mutation) -> LocalProcess:
     """`filepipe local` on a copy of template.yaml changed by ``mutations``."""
     copy = factory.mktemp(f"template-{name}")
-    for folder in ("functions", "statemachines", "layers"):
+    for folder in ("functions", "statemachines"):
         (copy / folder).symlink_to(ROOT / folder, target_is_directory=True)
     text = TEMPLATE_PATH.read_text()
     for mutate in mutations:

@@ -43,7 +43,7 @@ def _without_eventbridge(text: str) -> str:
 def stack_without_eventbridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
     # The mutation: the ingest bucket no longer sends its events to EventBridge.
     copy = tmp_path_factory.mktemp("template")
-    for folder in ("functions", "statemachines", "layers"):
+    for folder in ("functions", "statemachines"):
         (copy / folder).symlink_to(ROOT / folder, target_is_directory=True)
     (copy / "template.yaml").write_text(_without_eventbridge(TEMPLATE_PATH.read_text()))
     running = LocalProcess(
