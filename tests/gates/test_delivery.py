@@ -379,6 +379,7 @@ SERVICE_PREFIXES = {
     "Cognito": "cognito-idp",
     "DynamoDB": "dynamodb",
     "Events": "events",
+    "GuardDuty": "guardduty",
     "IAM": "iam",
     "KMS": "kms",
     "Lambda": "lambda",
