@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,19 @@ from filepipe.local.stack.model import Stack
 from filepipe.template import load_template
 
 REGION = "us-east-1"
+
+
+Mutation = Callable[[str], str]
+
+
+def replace(old: str, new: str) -> Mutation:
+    """A mutation replacing one exact snippet of a template (which must be there exactly once)."""
+
+    def mutate(text: str) -> str:
+        assert text.count(old) == 1, f"the snippet to change is not in the template once:\n{old}"
+        return text.replace(old, new)
+
+    return mutate
 
 
 def client(service: str) -> Any:

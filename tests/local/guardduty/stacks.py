@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +11,11 @@ from botocore.config import Config
 
 from filepipe.runtime_state import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from tests.local.conftest import LocalProcess
+from tests.local.provisioning import Mutation
 
 TEMPLATE = Path(__file__).with_name("template.yaml")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-
-Mutation = Callable[[str], str]
-
-
-def replace(old: str, new: str) -> Mutation:
-    """A mutation replacing one exact snippet of the template (which must be there exactly once)."""
-
-    def mutate(text: str) -> str:
-        assert text.count(old) == 1, f"the snippet to change is not in the template once:\n{old}"
-        return text.replace(old, new)
-
-    return mutate
 
 
 def template_text(*mutations: Mutation) -> str:

@@ -20,7 +20,8 @@ from filepipe.local.services.guardduty.plans import plan_for_bucket
 from filepipe.local.services.guardduty.protection import check_plan_roles, stack_plans
 from filepipe.local.stack.model import Stack
 from filepipe.template import load_template
-from tests.local.guardduty.stacks import ACCOUNT, REGION, Mutation, replace, write_template
+from tests.local.guardduty.stacks import ACCOUNT, REGION, write_template
+from tests.local.provisioning import Mutation, replace
 
 PLAN_ROLE = "      Role: !GetAtt MalwareScanRole.Arn\n"
 TRUSTED_SERVICE = "              Service: malware-protection-plan.guardduty.amazonaws.com\n"

@@ -24,7 +24,8 @@ from botocore.exceptions import ClientError
 from filepipe.clamd import eicar_bytes
 from filepipe.local.services.guardduty import events
 from tests.local.conftest import LocalProcess, free_ports
-from tests.local.guardduty.stacks import REGION, admin, outputs, replace, start, write_template
+from tests.local.guardduty.stacks import REGION, admin, outputs, start, write_template
+from tests.local.provisioning import replace
 
 pytestmark = pytest.mark.local
 

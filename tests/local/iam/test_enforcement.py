@@ -25,24 +25,13 @@ from filepipe.runtime_state import ACCESS_KEY_ID, DEMO_EMAIL, DEMO_PASSWORD, SEC
 from filepipe.template import ROOT, TEMPLATE_PATH
 from tests import images
 from tests.local.conftest import DEMO_EMAIL_ARGS, LocalProcess
+from tests.local.provisioning import Mutation, replace
 
 pytestmark = pytest.mark.local
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 WAIT_SECONDS = 60.0
-
-Mutation = Callable[[str], str]
-
-
-def replace(old: str, new: str) -> Mutation:
-    """A mutation replacing one exact snippet of the template (which must be there exactly once)."""
-
-    def mutate(text: str) -> str:
-        assert text.count(old) == 1, f"the snippet to change is not in template.yaml once:\n{old}"
-        return text.replace(old, new)
-
-    return mutate
 
 
 def start(factory: pytest.TempPathFactory, name: str, *mutations: Mutation) -> LocalProcess:
