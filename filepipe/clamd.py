@@ -31,22 +31,26 @@ def eicar_bytes() -> bytes:
     return b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS" + b"-TEST-FILE!$H+H*"
 
 
-def signature_files() -> dict[str, bytes]:
-    """A body signature (matches EICAR anywhere, also inside archives) and a whole-file hash signature."""
-    eicar = eicar_bytes()
+def signature_files(*, detects_eicar: bool = True) -> dict[str, bytes]:
+    """A body signature (matches EICAR anywhere, also inside archives) and a whole-file hash signature.
+
+    Without ``detects_eicar`` the same files match a marker no file holds: definitions from before EICAR
+    was known, for the rescan after new definitions.
+    """
+    eicar = eicar_bytes() if detects_eicar else b"filepipe: definitions that predate this threat"
     body = f"{SIGNATURE_NAME}-Body:0:*:{eicar.hex()}\n".encode()
     whole_file = f"{hashlib.md5(eicar).hexdigest()}:{len(eicar)}:{SIGNATURE_NAME}-File\n".encode()  # noqa: S324
     return {"daily.ndb": body, "daily.hdb": whole_file}
 
 
-def build_database_container(built_at: datetime, version: int = 1) -> bytes:
+def build_database_container(built_at: datetime, version: int = 1, *, detects_eicar: bool = True) -> bytes:
     """An unsigned ClamAV database container (``daily.cud``) holding :func:`signature_files`.
 
     clamd reports a database version and build time (the ``VERSION`` command) only for a ``daily``
     container; plain ``.ndb``/``.hdb`` files carry no date. Packing the local signatures the way
     freshclam's ``daily.cvd`` is packed lets the scanner apply one freshness rule everywhere.
     """
-    files = signature_files()
+    files = signature_files(detects_eicar=detects_eicar)
     stamp = int(built_at.timestamp())
     header_fields = (
         f"{built_at.astimezone(UTC):%d %b %Y %H-%M +0000}",
@@ -73,21 +77,28 @@ def build_database_container(built_at: datetime, version: int = 1) -> bytes:
 
 
 def write_signature_database(
-    directory: Path, built_at: datetime | None = None, *, dated: bool = True
+    directory: Path,
+    built_at: datetime | None = None,
+    *,
+    dated: bool = True,
+    version: int = 1,
+    detects_eicar: bool = True,
 ) -> Path:
     """Write the local database into ``directory``: ``daily.cud`` (dated) or bare ``.ndb``/``.hdb`` files."""
     directory.mkdir(parents=True, exist_ok=True)
     for stale in ("daily.cud", *signature_files()):
         (directory / stale).unlink(missing_ok=True)
     if not dated:
-        for name, data in signature_files().items():
+        for name, data in signature_files(detects_eicar=detects_eicar).items():
             (directory / name).write_bytes(data)
         return directory / "daily.ndb"
     container = directory / "daily.cud"
     partial = (
         directory / "daily.cud.partial"
     )  # clamd only loads known suffixes, so a half-written file is ignored
-    partial.write_bytes(build_database_container(built_at or datetime.now(UTC)))
+    partial.write_bytes(
+        build_database_container(built_at or datetime.now(UTC), version, detects_eicar=detects_eicar)
+    )
     partial.replace(container)
     return container
 
@@ -121,8 +132,11 @@ class LocalClamd:
         dated: bool = True,
         startup_timeout: float = 20.0,
         binary: str | None = None,
+        detects_eicar: bool = True,
     ) -> None:
         self.work_dir = Path(work_dir)
+        self.detects_eicar = detects_eicar
+        self.database_version = 1
         self.max_bytes = max_bytes
         self.built_at = built_at
         self.dated = dated
@@ -175,7 +189,13 @@ class LocalClamd:
         if self.binary is None:
             raise ClamdStartError(NOT_INSTALLED)
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        write_signature_database(self.database_dir, self.built_at, dated=self.dated)
+        write_signature_database(
+            self.database_dir,
+            self.built_at,
+            dated=self.dated,
+            version=self.database_version,
+            detects_eicar=self.detects_eicar,
+        )
         began = time.monotonic()
         # Another process may take the probed port before clamd binds it; a fresh port fixes that.
         for _attempt in range(3):
@@ -218,13 +238,38 @@ class LocalClamd:
         except OSError:
             return False
 
-    def refresh_definitions(self, built_at: datetime | None = None) -> None:
-        """Rebuild the database with a new build time and have clamd reload it (long-running local stacks)."""
-        write_signature_database(self.database_dir, built_at, dated=self.dated)
-        if self._port is not None and self.running:
-            with socket.create_connection(("127.0.0.1", self._port), timeout=5.0) as connection:
-                connection.sendall(b"zRELOAD\0")
-                connection.recv(32)
+    def refresh_definitions(
+        self, built_at: datetime | None = None, *, detects_eicar: bool | None = None, timeout: float = 20.0
+    ) -> None:
+        """Rebuild the database (a new version, a new build time; optionally other signatures) and have
+        clamd reload it; with a dated database, return once clamd reports the new version."""
+        if detects_eicar is not None:
+            self.detects_eicar = detects_eicar
+        self.database_version += 1
+        write_signature_database(
+            self.database_dir,
+            built_at,
+            dated=self.dated,
+            version=self.database_version,
+            detects_eicar=self.detects_eicar,
+        )
+        if self._port is None or not self.running:
+            return
+        self._command(b"zRELOAD\0")
+        if not self.dated:
+            return
+        # RELOAD answers at once and loads in the background; scans meanwhile use the old database.
+        deadline = time.monotonic() + timeout
+        while f"/{self.database_version}/" not in self._command(b"zVERSION\0"):
+            if time.monotonic() > deadline:
+                raise ClamdStartError(f"clamd did not load database version {self.database_version}")
+            time.sleep(0.02)
+
+    def _command(self, command: bytes) -> str:
+        assert self._port is not None
+        with socket.create_connection(("127.0.0.1", self._port), timeout=5.0) as connection:
+            connection.sendall(command)
+            return connection.recv(256).rstrip(b"\0").decode(errors="replace")
 
     def stop(self) -> None:
         process, self._process = self._process, None

@@ -12,11 +12,16 @@ from ulid import ULID
 INGEST_PREFIX = "uploads/"
 CLEAN_PREFIX = "files/"
 QUARANTINE_PREFIX = "quarantine/"
+# Copies of stored files GuardDuty scans again (a rescan): in the ingest bucket, guarded by its plan too.
+RESCAN_PREFIX = "rescans/"
 THUMBNAIL_SIZES = (256, 1024)
 
 _OWNER_ID = r"[A-Za-z0-9-]{1,64}"
 _FILE_ID = r"[0-9A-HJKMNP-TV-Z]{26}"
 _INGEST_KEY = re.compile(rf"^{INGEST_PREFIX}(?P<owner>{_OWNER_ID})/(?P<file>{_FILE_ID})$")
+_SCANNED_KEY = re.compile(
+    rf"^(?:{INGEST_PREFIX}|{RESCAN_PREFIX})(?P<owner>{_OWNER_ID})/(?P<file>{_FILE_ID})$"
+)
 FILE_ID_PATTERN = re.compile(rf"^{_FILE_ID}$")
 
 
@@ -66,6 +71,10 @@ def quarantine_key(owner_id: str, file_id: str) -> str:
     return f"{QUARANTINE_PREFIX}{owner_id}/{file_id}"
 
 
+def rescan_key(owner_id: str, file_id: str) -> str:
+    return f"{RESCAN_PREFIX}{owner_id}/{file_id}"
+
+
 @dataclass(frozen=True)
 class FileRef:
     """What every state passes along: where the upload is, never its bytes."""
@@ -81,6 +90,14 @@ class FileRef:
         match = _INGEST_KEY.match(key)
         if match is None:
             raise ValueError(f"not an upload key: {key!r}")
+        return cls(bucket, key, version, match["owner"], match["file"])
+
+    @classmethod
+    def from_scanned_object(cls, bucket: str, key: str, version: str) -> FileRef:
+        """An object the malware scanner guards: an upload, or a stored file's copy made for a rescan."""
+        match = _SCANNED_KEY.match(key)
+        if match is None:
+            raise ValueError(f"not a scanned key: {key!r}")
         return cls(bucket, key, version, match["owner"], match["file"])
 
     @classmethod

@@ -193,6 +193,54 @@ class FileRecords:
                 raise FileDeleted(f"file {ref.file_id} was deleted while it was processed") from error
             raise StaleWrite(f"file {ref.file_id}: a newer version or another outcome is recorded") from error
 
+    def scan_ready(
+        self, updated_from: str, updated_to: str, limit: int, start_key: Mapping[str, Any] | None
+    ) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None]:
+        """One page of READY records last updated in [from, to): the records, how many items were read,
+        and the key to continue from (None at the end of the table).
+
+        ``limit`` bounds the items read, not the records returned, so a page's cost is known in advance.
+        """
+        kwargs: dict[str, Any] = {
+            "Limit": limit,
+            "FilterExpression": (
+                "begins_with(sk, :file) AND #status = :ready AND updatedAt >= :from AND updatedAt < :to"
+            ),
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item(
+                {":file": "FILE#", ":ready": Status.READY.value, ":from": updated_from, ":to": updated_to}
+            ),
+        }
+        if start_key:
+            kwargs["ExclusiveStartKey"] = dict(start_key)
+        response = self._call("scan", **kwargs)
+        items = [from_item(item) for item in response.get("Items", [])]
+        return items, int(response.get("ScannedCount", 0)), response.get("LastEvaluatedKey")
+
+    def quarantine_ready(self, ref: FileRef, fields: Mapping[str, Any]) -> bool:
+        """READY -> QUARANTINED for a stored file found infected later; only while it is still READY from
+        this object version. False when it is not (deleted, replaced, or quarantined already)."""
+        values = {**fields, "status": Status.QUARANTINED.value, "updatedAt": now_iso()}
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        placeholders = {f":f{i}": value for i, value in enumerate(values.values())}
+        assignments = ", ".join(f"#f{i} = :f{i}" for i in range(len(values)))
+        try:
+            self._call(
+                "update_item",
+                Key=self.key(ref.owner_id, ref.file_id),
+                UpdateExpression=f"SET {assignments} REMOVE cleanKey, thumbnails",
+                ConditionExpression="#f_status = :ready AND sourceVersion = :version",
+                ExpressionAttributeNames={**names, "#f_status": "status"},
+                ExpressionAttributeValues=to_item(
+                    {**placeholders, ":ready": Status.READY.value, ":version": ref.version}
+                ),
+            )
+        except Exception as error:
+            if self._is_condition_failure(error):
+                return False
+            raise
+        return True
+
     def claim_notification(self, ref: FileRef, status: Status, channel: Channel) -> bool:
         """True once per (object version, status, channel): duplicates and replays send no second message.
 

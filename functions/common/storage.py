@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
 from common.aws import THROTTLING_CODES, error_code
@@ -29,6 +29,7 @@ class ObjectInfo:
     etag: str
     version: str | None
     content_type: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 class OpenObject:
@@ -165,6 +166,7 @@ class ObjectStore:
             etag=str(response.get("ETag", "")).strip('"'),
             version=response.get("VersionId"),
             content_type=response.get("ContentType"),
+            metadata=dict(response.get("Metadata", {})),
         )
 
     def exists(self, bucket: str, key: str) -> bool:
@@ -262,19 +264,24 @@ class ObjectStore:
         key: str,
         content_type: str,
         metadata: dict[str, str],
-    ) -> None:
-        """Server-side copy with new headers: one CopyObject, or the transfer manager's parts above 5 GiB."""
+    ) -> str | None:
+        """Server-side copy with new headers: one CopyObject, or the transfer manager's parts above 5 GiB.
+
+        Returns the copy's version id (None in an unversioned bucket).
+        """
         source: dict[str, str] = {"Bucket": source_bucket, "Key": source_key}
         source.update(self._version_args(source_version))
         headers = {"ContentType": content_type, "Metadata": metadata, "MetadataDirective": "REPLACE"}
         try:
             if source_size <= MAX_SINGLE_COPY_BYTES:
                 # The transfer manager would first HEAD the source for its size, which the caller knows.
-                self._s3.copy_object(CopySource=source, Bucket=bucket, Key=key, **headers)
-            else:
-                self._s3.copy(source, bucket, key, ExtraArgs=headers)
+                response = self._s3.copy_object(CopySource=source, Bucket=bucket, Key=key, **headers)
+                return response.get("VersionId")
+            self._s3.copy(source, bucket, key, ExtraArgs=headers)
         except Exception as error:
             raise self._translate(error, source_bucket, source_key) from error
+        # The transfer manager does not say which version its multipart copy made.
+        return self.head(bucket, key).version
 
     def metadata(self, bucket: str, key: str) -> dict[str, str] | None:
         """User metadata of an object, or None when it does not exist."""

@@ -8,6 +8,7 @@ import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from common.observability import instrumented, logger, metrics
 from common.settings import EnvSettings, load_settings
 from common.storage import ObjectStore
 from scan.embedded import DEFINITIONS_PREFIX, DefinitionsMirror, is_database_file
+from scan.rescans import start_rescan
 
 # Debian's clamav-freshclam package, in the same image as the scan function (functions/scan/image/).
 FRESHCLAM_BINARY = Path("/usr/bin/freshclam")
@@ -40,6 +42,9 @@ class DefinitionsUpdateFailed(RuntimeError):
 
 class DefinitionsSettings(EnvSettings):
     definitions_bucket: str = Field(alias="DEFINITIONS_BUCKET", min_length=1)
+    rescan_state_machine_arn: str = Field(alias="RESCAN_STATE_MACHINE_ARN", min_length=1)
+    # 0: new definitions start no rescan.
+    rescan_window_days: int = Field(alias="RESCAN_WINDOW_DAYS", ge=0)
 
 
 @dataclass
@@ -47,8 +52,10 @@ class UpdateReport:
     uploaded: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # SHA-256 over the published set's names and digests: which definitions scanners now load.
+    fingerprint: str = ""
 
-    def as_dict(self) -> dict[str, list[str]]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -139,6 +146,7 @@ def update_definitions(
         _check_database(path)
 
     report = UpdateReport()
+    published_set = hashlib.sha256()
     remote = {
         summary.key.removeprefix(DEFINITIONS_PREFIX)
         for summary in store.list_objects(bucket, DEFINITIONS_PREFIX)
@@ -146,6 +154,7 @@ def update_definitions(
     }
     for name, path in sorted(local.items()):
         digest = _sha256(path)
+        published_set.update(f"{name}:{digest}\n".encode())
         key = DEFINITIONS_PREFIX + name
         published = store.metadata(bucket, key) if name in remote else None
         if published is not None and published.get("sha256") == digest:
@@ -159,11 +168,12 @@ def update_definitions(
         report.removed.append(name)
     if state_file.exists():
         store.upload_file(bucket, FRESHCLAM_STATE_KEY, str(state_file), "application/octet-stream")
+    report.fingerprint = published_set.hexdigest()
     return report
 
 
 @instrumented("definitions")
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[str]]:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = load_settings(DefinitionsSettings)
     WORK_ROOT.mkdir(parents=True, exist_ok=True)
     report = update_definitions(
@@ -171,4 +181,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[str]]:
     )
     logger.info("definitions published", extra=report.as_dict())
     metrics.add_metric(name="DefinitionFilesPublished", unit=MetricUnit.Count, value=len(report.uploaded))
-    return report.as_dict()
+    result = report.as_dict()
+    if settings.rescan_window_days:
+        result["rescan"] = start_rescan(
+            client("stepfunctions"),
+            settings.rescan_state_machine_arn,
+            report.fingerprint,
+            settings.rescan_window_days,
+            datetime.now(UTC),
+        )
+        logger.info("rescan of recent files", extra={"execution": result["rescan"]})
+    return result

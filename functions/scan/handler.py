@@ -28,6 +28,8 @@ class ScanSettings(EnvSettings):
     definitions_max_age_hours: int = Field(alias="DEFINITIONS_MAX_AGE_HOURS", gt=0)
     scan_max_bytes: int = Field(alias="SCAN_MAX_BYTES", gt=0)
     ingest_bucket: str = Field(alias="INGEST_BUCKET", min_length=1)
+    # A rescan scans the stored original of a READY file again (rescan.logic).
+    clean_bucket: str = Field(alias="CLEAN_BUCKET", min_length=1)
     definitions_bucket: str | None = Field(default=None, alias="DEFINITIONS_BUCKET")
     scan_timeout_seconds: float = Field(default=240.0, alias="SCAN_TIMEOUT_SECONDS", gt=0)
 
@@ -57,7 +59,9 @@ def _scan_timeout(settings: ScanSettings, context: Any) -> float:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_file(event)
     settings = load_settings(ScanSettings)
-    ref = FileRef.upload_from_state(event, settings.ingest_bucket, "scan")
+    ref = FileRef.from_state(event)
+    if ref.bucket not in (settings.ingest_bucket, settings.clean_bucket):
+        raise ValueError(f"scan reads uploads and stored files only, not s3://{ref.bucket}")
     store = ObjectStore(client("s3"))
     policy = ScanPolicy(
         max_bytes=settings.scan_max_bytes,

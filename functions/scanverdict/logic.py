@@ -89,7 +89,7 @@ def parse_scan_result(
         return None
     version = details.version_id or (details.etag or "").strip('"') or "null"
     try:
-        ref = FileRef.from_object(details.bucket_name, details.object_key, version)
+        ref = FileRef.from_scanned_object(details.bucket_name, details.object_key, version)
     except ValueError:
         return None
     threats = tuple(

@@ -53,6 +53,7 @@ from tests.stack import put_upload
 
 REGION = "us-east-1"
 INGEST_BUCKET = "filepipe-ingest-test"
+CLEAN_BUCKET = "filepipe-files-test"
 DEFINITIONS_BUCKET = "filepipe-definitions-test"
 OWNER = "owner-1"
 MAX_AGE = timedelta(hours=48)
@@ -416,6 +417,7 @@ def use_scan_env(monkeypatch: pytest.MonkeyPatch, address: str, **overrides: str
         "DEFINITIONS_MAX_AGE_HOURS": "48",
         "SCAN_MAX_BYTES": str(POLICY.max_bytes),
         "INGEST_BUCKET": INGEST_BUCKET,
+        "CLEAN_BUCKET": CLEAN_BUCKET,
         "DEFINITIONS_BUCKET": DEFINITIONS_BUCKET,
         **overrides,
     }
@@ -464,7 +466,7 @@ def test_handler_refuses_other_buckets(aws: Any, monkeypatch: pytest.MonkeyPatch
     key = ingest_key(OWNER, new_file_id())
     aws.put_object(Bucket="elsewhere", Key=key, Body=b"x")
     event = {"file": FileRef.from_object("elsewhere", key, "null").to_state(), "executionName": "x"}
-    with pytest.raises(ValueError, match="reads uploads from"):
+    with pytest.raises(ValueError, match="reads uploads and stored files only"):
         handler.lambda_handler(event, FakeLambdaContext())
 
 
@@ -752,12 +754,36 @@ def test_definitions_handler_publishes_what_the_embedded_clamd_loads(
     monkeypatch.setattr(definitions, "FRESHCLAM_BINARY", fake_freshclam)
     monkeypatch.setattr(definitions, "WORK_ROOT", tmp_path / "work")
     monkeypatch.setenv("DEFINITIONS_BUCKET", DEFINITIONS_BUCKET)
+    monkeypatch.setenv("RESCAN_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:none")
+    monkeypatch.setenv("RESCAN_WINDOW_DAYS", "0")
     common.settings.load_settings.cache_clear()
     result = definitions.lambda_handler({}, FakeLambdaContext(function_name="DefinitionsUpdateFunction"))
     assert result["uploaded"] == ["daily.cud"]
+    assert "rescan" not in result  # no window, no rescan
 
     clamd = make_embedded(ObjectStore(aws), short_dir)
     try:
         assert scan(aws, clamd.ensure_running(), upload(aws, eicar_bytes())).verdict == "INFECTED"
     finally:
         clamd.stop()
+
+
+def test_new_definitions_start_one_rescan_of_the_window(aws: Any) -> None:
+    from scan.rescans import SCHEDULED_LIMIT, start_rescan
+
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    role = "arn:aws:iam::123456789012:role/rescan"
+    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+    machine = sfn.create_state_machine(name="rescan", definition=definition, roleArn=role)["stateMachineArn"]
+    now = datetime.now(UTC).replace(microsecond=0)
+    fingerprint = hashlib.sha256(b"daily.cvd:abc").hexdigest()
+
+    assert start_rescan(sfn, machine, fingerprint, 7, now) == f"definitions-{fingerprint[:16]}"
+    # The same definitions again (a retried or an unchanged update): nothing new starts.
+    assert start_rescan(sfn, machine, fingerprint, 7, now + timedelta(hours=3)) is None
+    [execution] = sfn.list_executions(stateMachineArn=machine)["executions"]
+    started = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    window = {k: datetime.fromisoformat(v) for k, v in started["window"].items()}
+    assert window["to"] == now and window["from"] == now - timedelta(days=7)
+    assert started["reason"] == "definitions-update"
+    assert started["limit"] == SCHEDULED_LIMIT and started["dryRun"] is False

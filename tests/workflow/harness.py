@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
@@ -188,7 +189,18 @@ class GuardDutyStandIn:
                     self.errors.append(result.payload.decode())
 
     def invoked(self, logical_id: str, event: dict[str, Any], result: InvokeResult) -> None:
-        """The router's hook: a run's await task has asked for its verdict; the pending scan reports now."""
+        """The router's hook: a run's await task has asked for its verdict; the pending scan reports now.
+
+        A rescan's copy of a stored file lands under a prefix the plan guards: it is scanned like an upload.
+        """
+        if logical_id == "RescanFunction" and event.get("action") == "stage" and not result.function_error:
+            staged = json.loads(result.payload)
+            found = self._pipeline.s3.get_object(
+                Bucket=staged["bucket"], Key=staged["key"], VersionId=staged["version"]
+            )
+            ref = FileRef.from_state({"file": staged})
+            self.uploaded(ref, found["Body"].read(), str(found["ETag"]))
+            return
         if logical_id != "ScanVerdictFunction" or "taskToken" not in event:
             return
         self.awaits.append(json.loads(result.payload))
@@ -249,6 +261,7 @@ class Pipeline:
         "QuarantineFunction",
         "NotifyFunction",
         "StartFunction",
+        "RescanFunction",
     )
     # Per Scanner: the function that gives the verdict, and the state that asks it.
     SCAN_STEPS: ClassVar[dict[str, tuple[str, str]]] = {
@@ -269,6 +282,7 @@ class Pipeline:
         self.clean = stack.physical("FilesBucket")
         self.quarantine = stack.physical("QuarantineBucket")
         self.state_machine = stack.physical("ProcessUploadStateMachine")
+        self.rescan_machine = stack.physical("RescanFilesStateMachine")
         self.guardduty: GuardDutyStandIn | None = None
         if self.scanner == "GuardDuty":
             assert clamd_address is not None, "GuardDuty's stand-in scans with clamd"
@@ -361,12 +375,12 @@ class Pipeline:
         outcome: dict[str, Any] = json.loads(result.payload)
         return outcome
 
-    def execution_arn(self, name: str) -> str:
-        return self.state_machine.replace(":stateMachine:", ":execution:") + f":{name}"
+    def execution_arn(self, name: str, state_machine: str | None = None) -> str:
+        return (state_machine or self.state_machine).replace(":stateMachine:", ":execution:") + f":{name}"
 
-    def wait(self, name: str, timeout: float = 60.0) -> dict[str, Any]:
+    def wait(self, name: str, timeout: float = 60.0, state_machine: str | None = None) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
-        arn = self.execution_arn(name)
+        arn = self.execution_arn(name, state_machine)
         while time.monotonic() < deadline:
             execution: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
             if execution["status"] != "RUNNING":
@@ -381,6 +395,23 @@ class Pipeline:
         assert len(messages) == 1, f"expected one start message, got {len(messages)}"
         assert self.start(messages) == {"batchItemFailures": []}
         return ref, self.wait(ref.file_id)
+
+    def rescan(self, name: str, **run: Any) -> dict[str, Any]:
+        """Start a RescanFiles execution as `filepipe rescan` does and wait for it to end."""
+        now = datetime.now(UTC)
+        started = {
+            "window": {
+                "from": (now - timedelta(hours=1)).isoformat(),
+                "to": (now + timedelta(minutes=1)).isoformat(),
+            },
+            "limit": 500,
+            "dryRun": False,
+            "cursor": None,
+            "reason": "operator",
+            **run,
+        }
+        self.sfn.start_execution(stateMachineArn=self.rescan_machine, name=name, input=json.dumps(started))
+        return self.wait(name, timeout=60.0, state_machine=self.rescan_machine)
 
     def record(self, ref: FileRef) -> dict[str, Any]:
         record = self.records.get(ref.owner_id, ref.file_id)
