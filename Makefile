@@ -11,6 +11,9 @@ SYSTEM_PACKAGES := clamav clamav-daemon chromium
 PORT ?= 8000
 
 STACK ?= filepipe
+# Who scans uploads on AWS (the template's Scanner): GuardDuty needs no Docker to deploy; ClamAV's scan
+# function is a container image that `sam build` builds with Docker.
+SCANNER ?= GuardDuty
 # Who emails owners their outcomes on AWS; empty: no email (the web UI and FileProcessed events still tell).
 SENDER_EMAIL ?=
 # The local demo's sender (nothing leaves the machine: `filepipe outbox` shows the mail).
@@ -66,7 +69,8 @@ typecheck: install
 unit: install
 	$(BIN)/pytest tests/unit tests/workflow
 
-# `sam build` of every function for arm64 (all but layers that need Amazon Linux); tests check the artifact.
+# `sam build` of every .zip function for arm64; the image functions' Dockerfile is linted and their entry
+# point run instead (their build needs Docker). Tests check the artifacts.
 build-check: install
 	$(BIN)/python -m gates.lambda_build
 
@@ -78,14 +82,20 @@ bench: install system-packages
 	$(BIN)/python -m filepipe.bench
 
 # Deploy to the AWS account of the current credentials, then publish the web UI with its config.json.
-# The ClamAV layer is built from Amazon Linux packages: run on Amazon Linux 2023 or add --use-container.
+# `sam build` and `sam deploy` act on every image function whatever its Condition: those SCANNER leaves out
+# (ClamAV's, with GuardDuty) are neither built nor pushed (filepipe/sam_images.py). With SCANNER=ClamAV,
+# `sam build` builds the scan function's image with Docker, and --resolve-image-repos has SAM push it to an
+# ECR repository of a companion stack it manages (`<stack>-<hash>-CompanionStack`).
 # PipelineConcurrency comes from the account's unreserved Lambda concurrency (0 where none can be spared).
 deploy: install
-	PATH="$(PY312_BIN):$$PATH" $(TOOLS)/sam/bin/sam build $(SAM_BUILD_FLAGS)
+	excluded=$$($(BIN)/python -m filepipe.sam_images exclude template.yaml Scanner=$(SCANNER)) && \
+	PATH="$(PY312_BIN):$$PATH" $(TOOLS)/sam/bin/sam build $(SAM_BUILD_FLAGS) $$excluded
+	$(BIN)/python -m filepipe.sam_images unbuilt .aws-sam/build/template.yaml Scanner=$(SCANNER)
 	concurrency=$$($(BIN)/python -m filepipe.concurrency --stack $(STACK)) && \
-	$(TOOLS)/sam/bin/sam deploy --stack-name $(STACK) --resolve-s3 --no-fail-on-empty-changeset \
-	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
-	  --parameter-overrides 'SenderEmail="$(SENDER_EMAIL)"' "PipelineConcurrency=$$concurrency"
+	$(TOOLS)/sam/bin/sam deploy --stack-name $(STACK) --resolve-s3 --resolve-image-repos \
+	  --no-fail-on-empty-changeset --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+	  --parameter-overrides 'SenderEmail="$(SENDER_EMAIL)"' "PipelineConcurrency=$$concurrency" \
+	  "Scanner=$(SCANNER)"
 	$(BIN)/python -m filepipe.site --stack $(STACK)
 	$(BIN)/filepipe ses status --stack $(STACK)
 

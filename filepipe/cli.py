@@ -98,7 +98,16 @@ def _add_local(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "(default %(default)s, a new account's; most accounts have 1000)"
         ),
     )
-    parser.add_argument("--no-clamd", action="store_true", help="do not start clamd (scans then fail closed)")
+    clamd = parser.add_mutually_exclusive_group()
+    clamd.add_argument("--no-clamd", action="store_true", help="do not start clamd (scans then fail closed)")
+    clamd.add_argument(
+        "--clamd-address",
+        metavar="ADDRESS",
+        help=(
+            "use the clamd running at ADDRESS (tcp://host:port or unix:///path) instead of starting one: "
+            "GuardDuty scans with it, and the ClamdAddress parameter defaults to it"
+        ),
+    )
     parser.add_argument(
         "--max-workers",
         type=int,
@@ -130,6 +139,7 @@ def _run_local(args: argparse.Namespace) -> int:
         ses_production_access=args.ses_production_access,
         lambda_concurrency_quota=args.lambda_concurrency_quota,
         clamd=not args.no_clamd,
+        clamd_address=args.clamd_address,
         max_workers_per_function=args.max_workers,
     )
     busy = [port for port in options.ports if not _port_free(options.host, port)]

@@ -8,8 +8,11 @@ from typing import Any
 
 # Lambda refuses a reservation that leaves fewer than this unreserved in the account and region.
 LAMBDA_MINIMUM_UNRESERVED = 100
-# The template's functions that PipelineConcurrency reserves for, each.
-RESERVING_FUNCTIONS = 4
+# The template's functions that PipelineConcurrency reserves for, each, per Scanner: Validate, Thumbnails
+# and Metadata always, and the ClamAV scan function when it exists.
+RESERVING_FUNCTIONS = {"GuardDuty": 3, "ClamAV": 4}
+# A stack deployed before the Scanner parameter existed scanned with ClamAV.
+SCANNER_BEFORE_THE_PARAMETER = "ClamAV"
 # Each reserving function takes at most this share of what is left above Lambda's minimum ...
 SHARE_PER_FUNCTION = 20
 # ... and never more than this: beyond it a burst of scans would crowd the API again.
@@ -26,8 +29,9 @@ def pipeline_concurrency(unreserved: int, reserved_by_this_stack: int) -> int:
     return max(0, min(MAX_PER_FUNCTION, spare // SHARE_PER_FUNCTION))
 
 
-def current_parameter(cloudformation: Any, stack_name: str) -> int:
-    """The stack's PipelineConcurrency now, or 0 when the stack does not exist yet."""
+def reserved_now(cloudformation: Any, stack_name: str) -> int:
+    """What the stack reserves now, in all: PipelineConcurrency times the functions its Scanner reserves for
+    (0 when the stack does not exist yet)."""
     try:
         [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except cloudformation.exceptions.ClientError as error:
@@ -35,13 +39,13 @@ def current_parameter(cloudformation: Any, stack_name: str) -> int:
             return 0
         raise
     values = {p["ParameterKey"]: p.get("ParameterValue", "0") for p in stack.get("Parameters", [])}
-    return int(values.get("PipelineConcurrency") or 0)
+    scanner = values.get("Scanner") or SCANNER_BEFORE_THE_PARAMETER
+    return int(values.get("PipelineConcurrency") or 0) * RESERVING_FUNCTIONS[scanner]
 
 
 def for_stack(lambda_client: Any, cloudformation: Any, stack_name: str) -> int:
     unreserved = int(lambda_client.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"])
-    current = current_parameter(cloudformation, stack_name)
-    return pipeline_concurrency(unreserved, current * RESERVING_FUNCTIONS)
+    return pipeline_concurrency(unreserved, reserved_now(cloudformation, stack_name))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

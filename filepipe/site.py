@@ -74,6 +74,19 @@ def invalidate(cloudfront: Any, distribution_id: str) -> str:
     return str(response["Invalidation"]["Id"])
 
 
+def start_definitions_update(awslambda: Any, outputs: Mapping[str, str]) -> bool:
+    """Run the ClamAV definitions update once, in ClamAV mode (the only one with the function).
+
+    Until its first scheduled run the definitions bucket is empty and every scan fails closed; GuardDuty
+    keeps its own definitions.
+    """
+    function = outputs.get("DefinitionsUpdateFunctionName")
+    if not function:
+        return False
+    awslambda.invoke(FunctionName=function, InvocationType="Event")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m filepipe.site", description=__doc__)
     parser.add_argument("--stack", required=True, help="the deployed stack's name")
@@ -91,11 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = publish(session.client("s3"), outputs["SiteBucketName"], site_config(outputs, region))
     invalidation = invalidate(session.client("cloudfront"), outputs["SiteDistributionId"])
     print(f"published {len(keys)} files to {outputs['SiteBucketName']} (invalidation {invalidation})")
-    if not args.skip_definitions:
-        # Until the first scheduled run the definitions bucket is empty and every scan fails closed.
-        session.client("lambda").invoke(
-            FunctionName=outputs["DefinitionsUpdateFunctionName"], InvocationType="Event"
-        )
+    if not args.skip_definitions and start_definitions_update(session.client("lambda"), outputs):
         print("virus definitions update started")
     print(f"web UI: {outputs['WebUrl']}")
     return 0

@@ -6,6 +6,7 @@ import { renderAuth } from "./js/authview.js";
 import { loadConfig } from "./js/config.js";
 import { h, icon, replaceChildren } from "./js/dom.js";
 import { FilesView } from "./js/files.js";
+import { browserStorage, UnfinishedUploads } from "./js/resume.js";
 import { renderSharePage, shareTokenFromPath } from "./js/sharepage.js";
 import { announce, confirmDialog } from "./js/ui.js";
 import { Uploader } from "./js/upload.js";
@@ -77,6 +78,7 @@ async function main() {
     renderAccount(auth, uploader);
     if (auth.signedIn) {
       document.title = "Your files · filepipe";
+      uploader.unfinished = new UnfinishedUploads(browserStorage(), auth.email);
       filesView = new FilesView({ api, uploader, limits: uploader.limits });
       replaceChildren(view, filesView.el);
       filesView.start();
@@ -90,7 +92,7 @@ async function main() {
 
   auth.addEventListener("change", (event) => show(event.detail.reason, true));
   window.addEventListener("beforeunload", (event) => {
-    // Leaving mid-upload loses the transfer; the browser asks the person to confirm.
+    // Leaving mid-upload stops the transfer (a large one can be resumed later); the browser asks first.
     if (uploader.busy) {
       event.preventDefault();
       event.returnValue = "";

@@ -42,7 +42,7 @@ class Validation:
     output: str
 
 
-def _resolver(template: Template) -> Resolver:
+def _resolver(template: Template, parameters: Mapping[str, str] | None = None) -> Resolver:
     """Resolves Ref and GetAtt ...Arn to the names and ARNs a stack of this template would have."""
     types = {name: resource["Type"] for name, resource in template.source["Resources"].items()}
 
@@ -65,13 +65,20 @@ def _resolver(template: Template) -> Resolver:
 
     # The template's conditions, for the substitutions that depend on the parameters (Fn::If on Scanner).
     return Resolver(
-        template.parameter_values(), PSEUDO, lambda name: shape(name)[1], get_att, template.conditions
+        template.parameter_values(parameters),
+        PSEUDO,
+        lambda name: shape(name)[1],
+        get_att,
+        template.conditions,
     )
 
 
-def substituted_definitions(template: Template) -> dict[str, str]:
-    """Each state machine's definition with its DefinitionSubstitutions applied, keyed by logical id."""
-    resolve = _resolver(template)
+def substituted_definitions(
+    template: Template, parameters: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Each state machine's definition with its DefinitionSubstitutions applied, keyed by logical id, for a
+    stack with these parameter overrides."""
+    resolve = _resolver(template, parameters)
     used_files = set()
     out = {}
     for name, resource in template.source["Resources"].items():

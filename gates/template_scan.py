@@ -3,7 +3,9 @@
 checkov reads AWS::Serverless::* resources only in part: it checks a Serverless::Function's own settings
 but not the IAM statements of its Policies, nor anything of a Serverless::StateMachine. So a SAM template
 is scanned twice, as written and as SAM transforms it (the roles and state machines CloudFormation will
-create), and the findings of both count as findings of the template.
+create), and the findings of both count as findings of the template. checkov also drops every resource
+whose Condition is false with the parameters' defaults, so a template whose conditions choose between
+modes (a parameter with AllowedValues, such as Scanner) is scanned again with each other value as default.
 """
 
 from __future__ import annotations
@@ -56,30 +58,62 @@ class ScanReport:
     """Files given to checkov that no check ran on."""
 
 
+def mode_defaults(source: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Other defaults to scan a template with: each other allowed value of a parameter its Conditions read."""
+    parameters = source.get("Parameters") or {}
+    conditions = json.dumps(source.get("Conditions") or {})
+    modes = []
+    for name, spec in parameters.items():
+        if json.dumps({"Ref": name}) not in conditions:
+            continue
+        default = str(spec.get("Default"))
+        modes += [{name: str(value)} for value in spec.get("AllowedValues", []) if str(value) != default]
+    return modes
+
+
+def _with_defaults(parameters: Mapping[str, Any], defaults: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        name: {**spec, **({"Default": defaults[name]} if name in defaults else {})}
+        for name, spec in parameters.items()
+    }
+
+
 def scan_files(templates: Sequence[str], root: Path = ROOT) -> dict[str, str]:
     """The files to scan (relative to ``root``), each with the template it stands for.
 
-    A SAM template is also written out as SAM transforms it, beside the build output.
+    A SAM template is also written out as SAM transforms it, and a template with modes (see
+    :func:`mode_defaults`) once per other mode, beside the build output.
     """
     missing = [t for t in templates if not (root / t).is_file()]
     if missing:
         raise GateError(f"templates to scan are missing: {', '.join(missing)}")
     files = {template: template for template in templates}
     out_dir = root / BUILD_DIR.relative_to(ROOT) / "scan"
-    for template in templates:
-        if SAM_TRANSFORM not in str(yaml_parse((root / template).read_text()).get("Transform", "")):
-            continue
-        transformed = load_template(root / template)
+
+    def write(template: str, suffix: str, document: Mapping[str, Any]) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"{template.replace('/', '--')}.transformed.json"
-        document = {
-            "AWSTemplateFormatVersion": "2010-09-09",
-            "Parameters": transformed.parameters,
-            "Conditions": transformed.conditions,
-            "Resources": transformed.resources,
-        }
+        path = out_dir / f"{template.replace('/', '--')}{suffix}.json"
         path.write_text(json.dumps(document, indent=1, default=str))
         files[str(path.relative_to(root))] = template
+
+    for template in templates:
+        source = yaml_parse((root / template).read_text())
+        modes = mode_defaults(source)
+        for defaults in modes:
+            mode = "".join(f".{name}-{value}" for name, value in defaults.items())
+            write(template, mode, {**source, "Parameters": _with_defaults(source["Parameters"], defaults)})
+        if SAM_TRANSFORM not in str(source.get("Transform", "")):
+            continue
+        transformed = load_template(root / template)
+        for defaults in [{}, *modes]:
+            mode = "".join(f".{name}-{value}" for name, value in defaults.items())
+            document = {
+                "AWSTemplateFormatVersion": "2010-09-09",
+                "Parameters": _with_defaults(transformed.parameters, defaults),
+                "Conditions": transformed.conditions,
+                "Resources": transformed.resources,
+            }
+            write(template, f"{mode}.transformed", document)
     return files
 
 

@@ -23,6 +23,9 @@ from filepipe.ops.target import (
     DEAD_LETTER_QUEUES,
     FAILED_QUEUE,
     FILES_TABLE_NAME,
+    GUARDDUTY,
+    RESCAN_STATE_MACHINE_ARN,
+    SCANNER,
     START_QUEUE,
     STATE_MACHINE_ARN,
     Target,
@@ -37,6 +40,11 @@ CONSOLE_PATH = "/console"
 API_PATH = "/console/api"
 PAGE_FILE = "/console.html"
 QUEUE_LABELS = {FAILED_QUEUE: "Failed executions", START_QUEUE: "Uploads that never started"}
+# The workflows whose executions the console shows, by the stack output naming each state machine; a stack
+# without the rescan workflow simply has no such output.
+UPLOAD_WORKFLOW = "ProcessUpload"
+RESCAN_WORKFLOW = "RescanFiles"
+WORKFLOWS = {UPLOAD_WORKFLOW: STATE_MACHINE_ARN, RESCAN_WORKFLOW: RESCAN_STATE_MACHINE_ARN}
 
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 1000
@@ -190,7 +198,7 @@ class ConsoleApi:
         self._token = token.encode()
         self._outbox = outbox
         self._audit_stream = audit_stream
-        self._definition: dict[str, Any] | None = None
+        self._definitions: dict[str, dict[str, Any]] = {}
         self._replaying = threading.Lock()
         self._routes: dict[tuple[str, str], Callable[[Call], Any]] = {
             ("GET", "executions"): self._executions,
@@ -302,6 +310,21 @@ class ConsoleApi:
     def _state_machine_arn(self) -> str:
         return self._target.output(STATE_MACHINE_ARN)
 
+    def _workflows(self) -> dict[str, str]:
+        """Each workflow the stack has, by name, with its state machine's ARN; uploads first."""
+        found = {UPLOAD_WORKFLOW: self._state_machine_arn}
+        for workflow, output in WORKFLOWS.items():
+            arn = self._target.outputs.get(output)
+            if workflow not in found and arn:
+                found[workflow] = arn
+        return found
+
+    def _workflow(self, call: Call) -> str | None:
+        workflow = call.first("workflow") or None
+        if workflow is not None and workflow not in WORKFLOWS:
+            raise ConsoleError(400, "InvalidRequest", f"workflow must be one of {', '.join(WORKFLOWS)}")
+        return workflow
+
     def _executions(self, call: Call) -> dict[str, Any]:
         status = call.first("status").upper() or None
         if status is not None and status not in executions.STATUSES:
@@ -311,50 +334,70 @@ class ConsoleApi:
         file_id = call.first("file") or None
         if file_id is not None and not _EXECUTION_NAME.match(file_id):
             raise ConsoleError(400, "InvalidRequest", "file must be a file id")
+        only = self._workflow(call)
         limit = _bounded_int(call.first("limit"), "limit", DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)
-        found = executions.list_executions(
-            self._target.client("stepfunctions"),
-            self._state_machine_arn,
-            status=status,
-            file_id=file_id,
-        )
-        items = [{**render.summary_json(e), "fileId": file_id_of(e.name)} for e in found[:limit]]
+        sfn = self._target.client("stepfunctions")
+        found: list[tuple[str, executions.ExecutionSummary]] = []
+        for workflow, arn in self._workflows().items():
+            # A rescan belongs to no one file: asking for one file's runs leaves rescans out.
+            if (only is not None and workflow != only) or (
+                file_id is not None and workflow != UPLOAD_WORKFLOW
+            ):
+                continue
+            listed = executions.list_executions(sfn, arn, status=status, file_id=file_id)
+            found += [(workflow, execution) for execution in listed]
+        found.sort(key=lambda pair: pair[1].started, reverse=True)
+        items = [_listed_execution(workflow, e) for workflow, e in found[:limit]]
         return {"items": items, "total": len(found)}
 
     def _execution(self, name: str) -> dict[str, Any]:
         if not _EXECUTION_NAME.match(name):
             raise ConsoleError(400, "InvalidRequest", "not an execution name")
-        from common.aws import error_code
-
         sfn = self._target.client("stepfunctions")
-        try:
-            detail = executions.describe(sfn, self._state_machine_arn, name)
-        except Exception as error:
-            if error_code(error) in ("ExecutionDoesNotExist", "InvalidArn"):
-                raise ConsoleError(404, "NotFound", f"no execution {name}") from error
-            raise
+        workflow, detail = self._described(sfn, name)
         result = render.execution_json(detail)
-        result["fileId"] = file_id_of(detail.summary.name)
+        result["workflow"] = workflow
+        result["fileId"] = file_id_of(detail.summary.name) if workflow == UPLOAD_WORKFLOW else None
         result["error"] = render.describe_error(detail.error, detail.cause) or None
         for state, run in zip(result["states"], detail.states, strict=True):
             state["errorSummary"] = render.describe_error(run.error, run.cause) or None
-        result["runs"] = [
-            render.summary_json(e)
-            for e in executions.list_executions(sfn, self._state_machine_arn, file_id=result["fileId"])
-        ]
+        result["runs"] = (
+            [
+                render.summary_json(e)
+                for e in executions.list_executions(sfn, self._state_machine_arn, file_id=result["fileId"])
+            ]
+            if workflow == UPLOAD_WORKFLOW
+            else []
+        )
         return result
 
+    def _described(self, sfn: Any, name: str) -> tuple[str, executions.ExecutionDetail]:
+        """The named execution and its workflow; names are unique per state machine only, and an upload's
+        run wins, as it always did."""
+        from common.aws import error_code
+
+        for workflow, arn in self._workflows().items():
+            try:
+                return workflow, executions.describe(sfn, arn, name)
+            except Exception as error:
+                if error_code(error) not in ("ExecutionDoesNotExist", "InvalidArn"):
+                    raise
+        raise ConsoleError(404, "NotFound", f"no execution {name}")
+
     def _state_machine_definition(self, call: Call) -> Any:
-        if self._definition is None:
-            described = self._target.client("stepfunctions").describe_state_machine(
-                stateMachineArn=self._state_machine_arn
-            )
-            self._definition = {
+        workflow = self._workflow(call) or UPLOAD_WORKFLOW
+        arn = self._workflows().get(workflow)
+        if arn is None:
+            raise ConsoleError(404, "NotFound", f"this stack has no {workflow} workflow")
+        if workflow not in self._definitions:
+            described = self._target.client("stepfunctions").describe_state_machine(stateMachineArn=arn)
+            self._definitions[workflow] = {
+                "workflow": workflow,
                 "stateMachineArn": described["stateMachineArn"],
                 "name": described.get("name"),
                 "definition": json.loads(described["definition"]),
             }
-        return self._definition
+        return self._definitions[workflow]
 
     def _dead_letters(self, call: Call) -> dict[str, Any]:
         sqs = self._target.client("sqs")
@@ -395,6 +438,8 @@ class ConsoleApi:
                 state_machine_arn=self._state_machine_arn,
                 queue_urls={queue: target.output(DEAD_LETTER_QUEUES[queue]) for queue in QUEUES},
                 audit=audit,
+                # As `filepipe replay`: a run whose GuardDuty verdict never came or failed gets a new scan.
+                guardduty=target.client("guardduty") if target.outputs.get(SCANNER) == GUARDDUTY else None,
             )
             outcomes = replayer.run(
                 ReplayOptions(
@@ -431,6 +476,11 @@ class ConsoleApi:
     def _sent_emails(self, call: Call) -> dict[str, Any]:
         messages = self._outbox()
         return {"items": list(reversed(messages)), "total": len(messages)}
+
+
+def _listed_execution(workflow: str, execution: executions.ExecutionSummary) -> dict[str, Any]:
+    file_id = file_id_of(execution.name) if workflow == UPLOAD_WORKFLOW else None
+    return {**render.summary_json(execution), "workflow": workflow, "fileId": file_id}
 
 
 def _bounded_int(text: str, name: str, default: int, maximum: int) -> int:

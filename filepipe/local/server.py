@@ -69,6 +69,9 @@ class LocalOptions:
     # The account's Lambda concurrent executions quota: a new account's unless told otherwise.
     lambda_concurrency_quota: int = NEW_ACCOUNT_CONCURRENCY_QUOTA
     clamd: bool = True
+    # A clamd already running (tcp://host:port, unix:///path) to use instead of starting one: the local
+    # GuardDuty scans with it, and the ClamdAddress parameter defaults to it.
+    clamd_address: str | None = None
     # More busy instances of a function than cores only add memory and context switches.
     max_workers_per_function: int = max(2, os.cpu_count() or 2)
 
@@ -197,6 +200,9 @@ class LocalRuntime:
         if not self.options.clamd:
             self.clamd_note = "disabled (--no-clamd); scans fail closed"
             return None
+        if self.options.clamd_address:
+            self.clamd_note = f"{self.options.clamd_address} (--clamd-address, started elsewhere)"
+            return self.options.clamd_address
         if not LocalClamd.is_available():
             self.clamd_note = NOT_INSTALLED
             return None
@@ -263,6 +269,8 @@ class LocalRuntime:
 
         # IAM is evaluated on every request (the bucket policies with it, not by moto's own check).
         moto_patches.install(s3_patches.leave_bucket_policies_to_iam)
+        # Multipart parts are refused, listed and joined with their checksums as S3 does (moto ignores them).
+        moto_patches.install(s3_patches.verify_part_checksums)
         self.iam = iam = runtime_iam(PSEUDO_ACCOUNT_ID, options.region, self._function_role)
         self.runner = LambdaRunner(
             {},
@@ -300,6 +308,9 @@ class LocalRuntime:
             lambda event: events_patches.put_event(PSEUDO_ACCOUNT_ID, options.region, event),
         )
         moto_patches.install(stepfunctions_patches.redrive_executions)
+        # The scan verdict function counts on both: its SendTaskFailure's cause is what the record step reads
+        # the error's message from, and a token whose task is over (timed out, say) answers TaskTimedOut.
+        moto_patches.install(stepfunctions_patches.callbacks_as_on_aws)
         moto_patches.install(
             stepfunctions_patches.share_interpreter_clients,
             self.aws_endpoint,

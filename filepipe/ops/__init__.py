@@ -1,4 +1,4 @@
-"""Operator commands: inspect ProcessUpload executions and replay failed ones from the dead-letter queues."""
+"""Operator commands: inspect executions, replay failed uploads from the dead-letter queues, rescan files."""
 
 from __future__ import annotations
 

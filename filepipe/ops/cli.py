@@ -1,4 +1,5 @@
-"""The `executions`, `execution` and `replay` subcommands, against the local runtime or a deployed stack."""
+"""The `executions`, `execution`, `replay` and `rescan` subcommands, against the local runtime or a deployed
+stack."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any, TextIO
 
-from filepipe.ops import executions, render
+from filepipe.ops import executions, render, rescan
 from filepipe.ops.target import (
     DEAD_LETTER_QUEUES,
     FILES_TABLE_NAME,
@@ -28,8 +29,11 @@ EXIT_ATTENTION = 1  # some message needs a human (unreplayable or an error), or 
 EXIT_USAGE = 2
 
 
-def register(subparsers: Any, client_factory: ClientFactory | None = None) -> None:
-    """Add the three subcommands; each sets ``run(args) -> int``. ``client_factory`` is for tests.
+def register(
+    subparsers: Any, client_factory: ClientFactory | None = None, clock: rescan.Clock | None = None
+) -> None:
+    """Add the operator subcommands; each sets ``run(args) -> int``. ``client_factory`` and ``clock`` are
+    for tests.
 
     Importing this module stays cheap (no boto3) so it costs the other `filepipe` commands nothing.
     """
@@ -106,6 +110,15 @@ def register(subparsers: Any, client_factory: ClientFactory | None = None) -> No
     )
     add_target_arguments(replay)
     replay.set_defaults(run=lambda args: _guarded(_replay, args, client_factory))
+
+    rescan_parser = rescan.add_parser(subparsers)
+    rescan_clock = clock or rescan.Clock()
+
+    def _rescan(args: argparse.Namespace) -> int:
+        rescan.check_arguments(rescan_parser, args)
+        return _guarded(lambda parsed, target: rescan.run(parsed, target, rescan_clock), args, client_factory)
+
+    rescan_parser.set_defaults(run=_rescan)
 
 
 def _positive(value: str) -> int:
@@ -209,14 +222,22 @@ def _replay(args: argparse.Namespace, target: Target) -> int:
     return EXIT_ATTENTION if needs_attention else 0
 
 
-def build_parser(client_factory: ClientFactory | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="filepipe", description="Inspect and replay ProcessUpload runs.")
+def build_parser(
+    client_factory: ClientFactory | None = None, clock: rescan.Clock | None = None
+) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="filepipe", description="Inspect and replay ProcessUpload runs; rescan stored files."
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    register(subparsers, client_factory)
+    register(subparsers, client_factory, clock)
     return parser
 
 
-def main(argv: Sequence[str] | None = None, client_factory: ClientFactory | None = None) -> int:
-    """Run one operator command; ``client_factory`` hands in clients (tests use moto's)."""
-    args = build_parser(client_factory).parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None,
+    client_factory: ClientFactory | None = None,
+    clock: rescan.Clock | None = None,
+) -> int:
+    """Run one operator command; ``client_factory`` hands in clients (tests use moto's), ``clock`` time."""
+    args = build_parser(client_factory, clock).parse_args(argv)
     return int(args.run(args))

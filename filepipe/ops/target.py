@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from filepipe.runtime_state import read_state
 
@@ -19,6 +20,8 @@ DEFAULT_REGION = "us-east-1"
 LOCAL_CREDENTIALS = {"aws_access_key_id": "filepipe-local", "aws_secret_access_key": "filepipe-local"}
 
 STATE_MACHINE_ARN = "StateMachineArn"
+# The RescanFiles state machine, which scans stored READY files again (`filepipe rescan`).
+RESCAN_STATE_MACHINE_ARN = "RescanStateMachineArn"
 FAILED_EXECUTIONS_QUEUE_URL = "FailedExecutionsQueueUrl"
 START_DEAD_LETTER_QUEUE_URL = "StartDeadLetterQueueUrl"
 FILES_TABLE_NAME = "FilesTableName"
@@ -47,6 +50,10 @@ class Target:
     # How long replay waits for SQS messages: long polling on AWS, so an empty answer means an empty
     # queue; the local runtime's queues answer at once.
     receive_wait_seconds: int = 1
+    # Where a person looks at an execution: the AWS console for a stack, else the local runtime's console
+    # (the address it printed, token included); neither for an endpoint whose runtime did not record one.
+    aws_console: bool = False
+    local_console_url: str | None = None
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def client(self, service: str) -> Any:
@@ -62,6 +69,20 @@ class Target:
                 f"{self.description} has no output {name} (known: {known}); pass --output {name}=VALUE"
             )
         return value
+
+    def console_link(self, execution_arn: str) -> str | None:
+        """A browser address showing one execution, or None when this target has no console."""
+        if self.aws_console:
+            region = execution_arn.split(":")[3]
+            return (
+                f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+                f"#/v2/executions/details/{execution_arn}"
+            )
+        if self.local_console_url:
+            base, _, fragment = self.local_console_url.partition("#")
+            name = quote(execution_arn.rsplit(":", 1)[-1], safe="")
+            return f"{base.rstrip('/')}/executions/{name}" + (f"#{fragment}" if fragment else "")
+        return None
 
     def identity(self) -> str:
         """The caller's principal ARN, for the audit log; "unknown" when STS does not answer."""
@@ -161,7 +182,7 @@ def resolve_target(
     if stack_name:
         factory = client_factory or _boto3_factory(region, endpoint)
         outputs = stack_outputs(factory("cloudformation"), stack_name)
-        return Target(f"stack {stack_name}", factory, {**outputs, **overrides})
+        return Target(f"stack {stack_name}", factory, {**outputs, **overrides}, aws_console=True)
 
     state = read_local_state(getattr(args, "state_dir", None))
     recorded = str(state.get("awsEndpoint") or "").rstrip("/") if state else ""
@@ -182,4 +203,11 @@ def resolve_target(
     region = region or (state.get("region") if state is not None and same_runtime else None) or DEFAULT_REGION
     credentials = _local_credentials(state if same_runtime else None)
     factory = client_factory or _boto3_factory(region, endpoint, credentials)
-    return Target(f"local runtime at {endpoint}", factory, {**outputs, **overrides}, receive_wait_seconds=0)
+    console = (state.get("console") or {}).get("url") if state is not None and same_runtime else None
+    return Target(
+        f"local runtime at {endpoint}",
+        factory,
+        {**outputs, **overrides},
+        receive_wait_seconds=0,
+        local_console_url=str(console) if console else None,
+    )

@@ -80,6 +80,10 @@ export class Api {
     return this.request("POST", path, body);
   }
 
+  patch(path, body) {
+    return this.request("PATCH", path, body);
+  }
+
   delete(path) {
     return this.request("DELETE", path);
   }
@@ -97,16 +101,35 @@ export class Api {
   createUpload(name, size, contentType) {
     return this.post("/uploads", { name, size, contentType });
   }
+  getUpload(fileId) {
+    return this.get(`/uploads/${encodeURIComponent(fileId)}`);
+  }
+  signUploadParts(fileId, parts) {
+    return this.post(`/uploads/${encodeURIComponent(fileId)}/parts`, { parts });
+  }
   completeUpload(fileId, uploadId, parts) {
     return this.post(`/uploads/${encodeURIComponent(fileId)}/complete`, { uploadId, parts });
   }
   abortUpload(fileId) {
     return this.delete(`/uploads/${encodeURIComponent(fileId)}`);
   }
-  createShare(fileId, expiresInSeconds, maxDownloads) {
-    const body = { expiresInSeconds };
+  /** `settings`: optional password, slidingExpirySeconds and notifyOn ("FIRST" | "EVERY"). */
+  createShare(fileId, expiresInSeconds, maxDownloads, settings = {}) {
+    const body = { expiresInSeconds, ...settings };
     if (maxDownloads) body.maxDownloads = maxDownloads;
     return this.post(`/files/${encodeURIComponent(fileId)}/shares`, body);
+  }
+  createFilesShare(fileIds, expiresInSeconds, maxDownloads, settings = {}) {
+    const body = { fileIds, expiresInSeconds, ...settings };
+    if (maxDownloads) body.maxDownloads = maxDownloads;
+    return this.post("/shares", body);
+  }
+  /** Only the fields in `changes` change; null removes a limit, the password, sliding expiry or notices. */
+  updateShare(shareId, changes) {
+    return this.patch(`/shares/${encodeURIComponent(shareId)}`, changes);
+  }
+  listShareDownloads(shareId) {
+    return this.get(`/shares/${encodeURIComponent(shareId)}/downloads`);
   }
   listShares(fileId) {
     return this.get(`/files/${encodeURIComponent(fileId)}/shares`);
@@ -117,7 +140,14 @@ export class Api {
   getShare(token) {
     return this.get(`/shares/${encodeURIComponent(token)}`);
   }
-  downloadShare(token) {
-    return this.post(`/shares/${encodeURIComponent(token)}/download`);
+  /** The password goes in the body, never in the URL. */
+  unlockShare(token, password) {
+    return this.post(`/shares/${encodeURIComponent(token)}/unlock`, { password });
+  }
+  downloadShare(token, { password, fileId } = {}) {
+    const body = {};
+    if (password) body.password = password;
+    if (fileId) body.fileId = fileId;
+    return this.post(`/shares/${encodeURIComponent(token)}/download`, body);
   }
 }

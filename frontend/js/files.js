@@ -13,6 +13,7 @@ import {
   typeName,
 } from "./format.js";
 import { acceptAttribute, describeLimits } from "./limits.js";
+import { sameFile } from "./resume.js";
 import { openShareDialog } from "./share.js";
 import { announce, confirmDialog, copyText, toast, withBusy } from "./ui.js";
 
@@ -80,6 +81,7 @@ const TRANSFER_STATES = {
   rejected: { label: "Not uploaded", tone: "warn", hint: "" },
   failed: { label: "Upload failed", tone: "danger", hint: "" },
 };
+const INTERRUPTED = { label: "Upload interrupted", tone: "warn", hint: "" };
 
 /** One file's row. Built once and updated in place, so polling never moves focus or reloads images. */
 class FileRow {
@@ -143,8 +145,11 @@ class FileRow {
 
   #statusView({ file, transfer }) {
     if (transfer && (transfer.active || !file || transfer.state === "done")) {
-      const state = TRANSFER_STATES[transfer.state] || TRANSFER_STATES.uploading;
+      const state = transfer.resumable ? INTERRUPTED : TRANSFER_STATES[transfer.state] || TRANSFER_STATES.uploading;
       return { ...state, hint: transfer.error || state.hint, busy: transfer.active || transfer.state === "done" };
+    }
+    if (file.status === "UPLOADING" && this.view.canResume(file.fileId)) {
+      return { ...INTERRUPTED, hint: `Choose ${file.name} again to send the parts that are missing.`, busy: false };
     }
     const info = statusInfo(file.status);
     let hint = info.hint;
@@ -240,6 +245,7 @@ class FileRow {
       if (!transfer.active) keys.push("dismiss");
     } else if (file) {
       if (file.status === "READY") keys.push("download", "share");
+      if (file.status === "UPLOADING" && this.view.canResume(file.fileId)) keys.push("resume");
       keys.push("details", "delete");
     }
     const key = keys.join(",");
@@ -249,6 +255,10 @@ class FileRow {
     const make = {
       cancel: () => this.#button("cancel", "Cancel", "x", name, () => this.view.cancelTransfer(this.entry.transfer)),
       retry: () => this.#button("retry", "Retry", "refresh", name, () => this.view.uploader.retry(this.entry.transfer)),
+      resume: () =>
+        this.#button("resume", "Resume", "upload", name, () => this.view.chooseToResume(this.entry.file), {
+          className: "btn-primary",
+        }),
       dismiss: () => this.#button("dismiss", "Dismiss", "x", name, () => this.view.dismissTransfer(this.entry.transfer)),
       download: () =>
         this.#button("download", "Download", "download", name, (button) => this.view.download(this.entry.file, button), {
@@ -363,6 +373,14 @@ export class FilesView {
       if (this.input.files?.length) this.addFiles([...this.input.files]);
       this.input.value = "";
     });
+    // Opened by a row's Resume button, which names the file to choose; not a control of its own.
+    this.resumeInput = h("input", { type: "file", hidden: true, tabindex: "-1", "data-testid": "resume-input" });
+    this.resumeInput.addEventListener("change", () => {
+      const picked = this.resumeInput.files?.[0];
+      this.resumeInput.value = "";
+      if (picked && this.resumeTarget) this.#resumeWith(this.resumeTarget, picked);
+      this.resumeTarget = null;
+    });
     this.dropzone = h(
       "div",
       { class: "dropzone", "data-testid": "dropzone" },
@@ -372,6 +390,7 @@ export class FilesView {
       this.input,
       h("label", { for: "file-input", class: "btn btn-primary" }, icon("plus"), "Choose files"),
       limitsText ? h("p", { class: "dropzone-hint", id: "upload-limits" }, limitsText) : null,
+      this.resumeInput,
     );
     this.#wireDrop();
 
@@ -478,11 +497,41 @@ export class FilesView {
   addFiles(files) {
     const added = this.uploader.add(files);
     const refused = added.filter((t) => t.state === "rejected");
-    const sending = added.length - refused.length;
+    const resumed = added.filter((t) => t.resumed);
+    const sending = added.length - refused.length - resumed.length;
     const parts = [];
-    if (sending) parts.push(sending === 1 ? `Uploading ${added.find((t) => t.state !== "rejected").name}` : `Uploading ${sending} files`);
+    if (sending) parts.push(sending === 1 ? `Uploading ${added.find((t) => t.state !== "rejected" && !t.resumed).name}` : `Uploading ${sending} files`);
+    for (const transfer of resumed) parts.push(`Resuming ${transfer.name}`);
     for (const transfer of refused) parts.push(`${transfer.name} not uploaded: ${transfer.error}`);
     announce(parts.join(". "));
+  }
+
+  /** Whether this browser can resume the unfinished upload of this file (it started it). */
+  canResume(fileId) {
+    return Boolean(this.uploader.unfinished?.get(fileId));
+  }
+
+  /** Ask for the file an interrupted upload was started with. */
+  chooseToResume(file) {
+    this.resumeTarget = file;
+    this.resumeInput.click();
+  }
+
+  #resumeWith(file, picked) {
+    const entry = this.uploader.unfinished?.get(file.fileId);
+    if (!entry) {
+      toast(`${file.name} can't be resumed any more. Delete it and upload the file again.`, "danger");
+      this.render();
+      return;
+    }
+    if (!sameFile(entry, picked)) {
+      const wanted = `${entry.name} (${formatBytes(entry.size)}, last changed ${formatDateTime(new Date(entry.lastModified))})`;
+      const message = `That is not the file this upload started with. Choose ${wanted}.`;
+      announce(message);
+      toast(message, "danger");
+      return;
+    }
+    if (this.uploader.resume(picked, entry)) announce(`Resuming ${entry.name}`);
   }
 
   #watchTransfer(transfer) {
@@ -506,7 +555,7 @@ export class FilesView {
       }
       this.poke();
     } else if (transfer.state === "failed") {
-      announce(`${transfer.name}: upload failed. ${transfer.error}`);
+      announce(`${transfer.name}: upload ${transfer.resumable ? "interrupted" : "failed"}. ${transfer.error}`);
     } else if (transfer.state === "rejected") {
       announce(`${transfer.name} not uploaded: ${transfer.error}`);
     }
@@ -719,6 +768,13 @@ export class FilesView {
     }
     for (const fileId of this.knownStatus.keys()) {
       if (!files.has(fileId)) this.knownStatus.delete(fileId);
+    }
+    // An upload that moved on (or went, deleted elsewhere) has nothing left to resume; one a transfer of
+    // this page is sending may be newer than this list.
+    for (const entry of this.uploader.unfinished?.list() || []) {
+      const file = files.get(entry.fileId);
+      const sending = this.uploader.transfers.some((transfer) => transfer.fileId === entry.fileId);
+      if ((file && file.status !== "UPLOADING") || (!file && !this.nextToken && !sending)) this.uploader.unfinished.forget(entry.fileId);
     }
     for (const fileId of this.thumbnails.keys()) {
       if (!files.has(fileId)) this.thumbnails.delete(fileId);

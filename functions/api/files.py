@@ -153,14 +153,13 @@ class Files:
         return file_view(find_file(self._records, owner_id, file_id), self._links)
 
     def delete(self, owner_id: str, file_id: str) -> None:
-        """Shares first (links die at once), then objects, the record last so a retry can finish the job.
+        """Shares first (links to it alone die at once, others drop it), then objects, the record last so a
+        retry can finish the job.
 
         Quarantined objects stay where they are: they are evidence, not the user's data.
         """
         record = find_file(self._records, owner_id, file_id)
-        for share in self._shares.list_for_file(file_id):
-            if share.get("ownerId") == owner_id:
-                self._shares.delete(share["shareId"], owner_id)
+        self._shares.forget_file(owner_id, file_id)
         key = ingest_key(owner_id, file_id)
         if record.get("uploadId") and record.get("status") == Status.UPLOADING.value:
             self._store.abort_multipart(key, record["uploadId"])

@@ -121,7 +121,7 @@ def build_resolver() -> APIGatewayHttpResolver:
             if isinstance(error, error_type):
                 response = error_response(status, error.code, error.message)
                 if status == 429:
-                    response.headers["Retry-After"] = "1"
+                    response.headers["Retry-After"] = str(getattr(error, "retry_after", 1))
                 return response
         return _internal_error(error)
 

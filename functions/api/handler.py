@@ -26,13 +26,20 @@ from api.models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     CompleteUploadRequest,
+    CreateFilesShareRequest,
     CreateShareRequest,
     CreateUploadRequest,
     FileList,
     FileView,
     MultipartPlan,
     ShareCreated,
+    ShareDownloadLog,
     ShareList,
+    ShareView,
+    SignedParts,
+    SignPartsRequest,
+    UpdateShareRequest,
+    UploadProgress,
     UploadTicket,
 )
 from api.settings import ApiSettings
@@ -81,7 +88,8 @@ def services(clock: Clock = utc_now) -> Services:
     description=(
         "Reserves a file id under the caller and returns a presigned POST (policy pins the key, "
         "1..size bytes, the Content-Type, 15 minutes). Above the single-part limit it returns a "
-        "multipart plan with presigned part URLs instead."
+        "multipart plan instead: an S3 multipart upload whose parts each carry their SHA-256, signed "
+        "part by part with POST /uploads/{fileId}/parts."
     ),
     operation_id="createUpload",
     tags=["uploads"],
@@ -101,10 +109,56 @@ def create_upload(request: Annotated[CreateUploadRequest, Body()]) -> Response[U
     return Response(201, JSON, issued)
 
 
+@app.get(
+    "/uploads/<fileId>",
+    summary="Resume an upload",
+    description=(
+        "For an unfinished multipart upload: the parts S3 already holds (every ListParts page), with "
+        "their sizes, ETags and the SHA-256 checksums S3 verified, and the part numbers still missing. "
+        "Sign the missing parts with POST /uploads/{fileId}/parts, send them, then complete. A finished "
+        "upload is 409 UploadFinished; one aborted or expired is 404 UploadNotFound."
+    ),
+    operation_id="getUpload",
+    tags=["uploads"],
+    security=JWT_SECURITY,
+    responses={
+        **success_response(200, "What the upload holds and lacks.", UploadProgress),
+        **error_responses(401, 404, 409, 429),
+    },
+)
+def get_upload(fileId: FileId) -> UploadProgress:
+    owner_id = caller_id(app)
+    return services().uploads.progress(owner_id, fileId)
+
+
+@app.post(
+    "/uploads/<fileId>/parts",
+    summary="Sign part uploads",
+    description=(
+        "Presigned PUT URLs (one hour) for up to 100 parts of a multipart upload. Each signs the "
+        "part's SHA-256 (x-amz-checksum-sha256, which the PUT must send as given in headers), so S3 "
+        "stores a part only if its bytes match (else 400 BadDigest): compute the checksum first."
+    ),
+    operation_id="signUploadParts",
+    tags=["uploads"],
+    security=JWT_SECURITY,
+    responses={
+        **success_response(200, "One URL per part, with the headers to send.", SignedParts),
+        **error_responses(400, 401, 404, 409, 415, 429),
+    },
+)
+def sign_upload_parts(fileId: FileId, request: Annotated[SignPartsRequest, Body()]) -> SignedParts:
+    owner_id = caller_id(app)
+    return services().uploads.sign_parts(owner_id, fileId, request)
+
+
 @app.post(
     "/uploads/<fileId>/complete",
     summary="Finish a multipart upload",
-    description="Joins the uploaded parts; they must add up to exactly the declared size.",
+    description=(
+        "Joins the uploaded parts, each named by its ETag and SHA-256; they must be the parts S3 "
+        "verified and add up to exactly the declared size."
+    ),
     operation_id="completeUpload",
     tags=["uploads"],
     security=JWT_SECURITY,
@@ -190,7 +244,10 @@ def delete_file(fileId: FileId) -> Response[None]:
 @app.post(
     "/files/<fileId>/shares",
     summary="Share a file",
-    description="A share link: 7 days by default, at most 30, optional download limit. READY files only.",
+    description=(
+        "A share link: 7 days by default, at most 30, optional download limit, password, sliding expiry "
+        "and download notices. READY files only."
+    ),
     operation_id="createShare",
     tags=["shares"],
     security=JWT_SECURITY,
@@ -203,7 +260,9 @@ def create_share(
     fileId: FileId, request: Annotated[CreateShareRequest | None, Body()] = None
 ) -> Response[ShareCreated]:
     owner_id = caller_id(app)
-    created = services().shares.create(owner_id, fileId, request or CreateShareRequest())
+    created = services().shares.create(
+        owner_id, fileId, request or CreateShareRequest(), owner_email=caller_email(app)
+    )
     logger.info("share created", extra={"fileId": fileId, "shareId": created.shareId})  # never the token
     return Response(201, JSON, created)
 
@@ -222,6 +281,69 @@ def create_share(
 def list_shares(fileId: FileId) -> ShareList:
     owner_id = caller_id(app)
     return services().shares.for_file(owner_id, fileId)
+
+
+@app.post(
+    "/shares",
+    summary="Share several files",
+    description="One link for up to 20 READY files; its page lists them, each with its own download.",
+    operation_id="createFilesShare",
+    tags=["shares"],
+    security=JWT_SECURITY,
+    responses={
+        **success_response(201, "The link; its token is shown only this once.", ShareCreated),
+        **error_responses(400, 401, 404, 409, 415, 429),
+    },
+)
+def create_files_share(request: Annotated[CreateFilesShareRequest, Body()]) -> Response[ShareCreated]:
+    owner_id = caller_id(app)
+    created = services().shares.create_for_files(owner_id, request, owner_email=caller_email(app))
+    logger.info("share created", extra={"fileIds": created.fileIds, "shareId": created.shareId})
+    return Response(201, JSON, created)
+
+
+@app.patch(
+    "/shares/<token>",
+    summary="Change a share",
+    description=(
+        "Changes only the fields sent: a new expiry (counted from now), download limit, password, sliding "
+        "expiry or download notices; null removes a limit, the password, sliding expiry or notices."
+    ),
+    operation_id="updateShare",
+    tags=["shares"],
+    security=JWT_SECURITY,
+    responses={
+        **success_response(200, "The share as it is now.", ShareView),
+        **error_responses(400, 401, 404, 415, 429),
+    },
+)
+def update_share(token: ShareToken, request: Annotated[UpdateShareRequest, Body()]) -> ShareView:
+    owner_id = caller_id(app)
+    updated = services().shares.update(owner_id, token, request, owner_email=caller_email(app))
+    logger.info(
+        "share changed", extra={"shareId": updated.shareId, "fields": sorted(request.model_fields_set)}
+    )
+    return updated
+
+
+@app.get(
+    "/shares/<token>/downloads",
+    summary="A share's download log",
+    description=(
+        "The link's most recent downloads (at most 100, none older than 90 days): when, which file, "
+        "browser and OS family, and the country where a CDN in front of the API reports it. No addresses."
+    ),
+    operation_id="listShareDownloads",
+    tags=["shares"],
+    security=JWT_SECURITY,
+    responses={
+        **success_response(200, "The download log, newest first.", ShareDownloadLog),
+        **error_responses(401, 404, 429),
+    },
+)
+def list_share_downloads(token: ShareToken) -> ShareDownloadLog:
+    owner_id = caller_id(app)
+    return services().shares.downloads(owner_id, token)
 
 
 @app.delete(

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from common.model import Status
+from common.model import FILE_ID_PATTERN, Status
 
 MAX_NAME_CHARS = 255
 MAX_PARTS = 10_000
+# Part URLs signed per request: a few seconds of parts for a browser, a small answer for the API.
+MAX_SIGNED_PARTS = 100
+SHA256_BYTES = 32
 MIN_SHARE_SECONDS = 60
 DEFAULT_SHARE_SECONDS = 7 * 24 * 3600
 MAX_SHARE_SECONDS = 30 * 24 * 3600
 MAX_SHARE_DOWNLOADS = 1_000_000
+MIN_SHARE_PASSWORD_CHARS = 6
+MAX_SHARE_PASSWORD_CHARS = 128
+MAX_SHARE_FILES = 20
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 
@@ -32,6 +40,11 @@ FIELD_ERROR_CODES = {
     "parts": "InvalidParts",
     "expiresInSeconds": "InvalidExpiry",
     "maxDownloads": "InvalidMaxDownloads",
+    "password": "InvalidPassword",
+    "slidingExpirySeconds": "InvalidSlidingExpiry",
+    "notifyOn": "InvalidNotifyOn",
+    "fileIds": "InvalidFileIds",
+    "fileId": "InvalidFileId",
     "limit": "InvalidLimit",
     "nextToken": "InvalidNextToken",
 }
@@ -52,6 +65,31 @@ def _check_name(name: str) -> str:
                 {"point": f"{ord(char):04X}"},
             )
     return name
+
+
+def _check_password(password: str) -> str:
+    if not password.strip():
+        raise PydanticCustomError("InvalidPassword", "password must not be blank")
+    return password
+
+
+def _check_unique(file_ids: list[str]) -> list[str]:
+    if len(set(file_ids)) != len(file_ids):
+        raise PydanticCustomError("InvalidFileIds", "fileIds must not repeat a file")
+    return file_ids
+
+
+def _check_sha256(value: str) -> str:
+    """Exactly what S3 takes in x-amz-checksum-sha256: the 32-byte digest in canonical base64."""
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != SHA256_BYTES or base64.b64encode(digest).decode() != value:
+        raise PydanticCustomError(
+            "InvalidChecksum", "checksumSha256 must be a SHA-256 digest in base64 (44 characters)"
+        )
+    return value
 
 
 def _normalise_media_type(value: Any) -> Any:
@@ -82,7 +120,38 @@ MediaType = Annotated[
     ),
 ]
 Timestamp = Annotated[str, Field(description="UTC timestamp, ISO 8601 with milliseconds.")]
+PartNumber = Annotated[int, Field(strict=True, ge=1, le=MAX_PARTS)]
+Sha256Checksum = Annotated[
+    str,
+    AfterValidator(_check_sha256),
+    Field(
+        description="The part's SHA-256 digest in base64, as S3's x-amz-checksum-sha256 header carries it.",
+        examples=["47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="],
+        json_schema_extra={"pattern": "^[A-Za-z0-9+/]{43}=$", "minLength": 44, "maxLength": 44},
+    ),
+]
+FileIdString = Annotated[str, Field(pattern=FILE_ID_PATTERN.pattern, description="A file id (ULID).")]
+ShareLifetime = Annotated[int, Field(strict=True, ge=MIN_SHARE_SECONDS, le=MAX_SHARE_SECONDS)]
+ShareDownloadLimit = Annotated[int, Field(strict=True, ge=1, le=MAX_SHARE_DOWNLOADS)]
+SharePassword = Annotated[
+    str,
+    Field(
+        min_length=MIN_SHARE_PASSWORD_CHARS,
+        max_length=MAX_SHARE_PASSWORD_CHARS,
+        description="Visitors must give this password; only a slow hash of it is stored.",
+    ),
+    AfterValidator(_check_password),
+]
+# What a visitor types: any length the owner could have chosen reads alike, right or wrong.
+VisitorPassword = Annotated[str, Field(min_length=1, max_length=MAX_SHARE_PASSWORD_CHARS)]
 ShareState = Literal["ACTIVE", "EXPIRED", "EXHAUSTED"]
+ShareNotify = Annotated[
+    Literal["FIRST", "EVERY"],
+    Field(
+        description="Tell the owner (event on the bus, and email when a sender is configured) on the "
+        "first download only, or on every one."
+    ),
+]
 
 
 def _optional(**kwargs: Any) -> Any:
@@ -107,8 +176,21 @@ class CreateUploadRequest(RequestModel):
 
 
 class UploadedPart(RequestModel):
-    partNumber: Annotated[int, Field(strict=True, ge=1, le=MAX_PARTS)]
+    partNumber: PartNumber
     etag: Annotated[str, Field(min_length=1, max_length=128, description="The part's ETag header from S3.")]
+    checksumSha256: Sha256Checksum
+
+
+class PartChecksum(RequestModel):
+    partNumber: PartNumber
+    checksumSha256: Sha256Checksum
+
+
+class SignPartsRequest(RequestModel):
+    parts: Annotated[
+        list[PartChecksum],
+        Field(min_length=1, max_length=MAX_SIGNED_PARTS, description="The parts to sign, each once."),
+    ]
 
 
 class CompleteUploadRequest(RequestModel):
@@ -132,6 +214,50 @@ class CreateShareRequest(RequestModel):
             strict=True, ge=1, le=MAX_SHARE_DOWNLOADS, description="Downloads allowed; unlimited if absent."
         ),
     ] = None
+    password: SharePassword | None = None
+    slidingExpirySeconds: Annotated[
+        ShareLifetime | None,
+        Field(
+            description="Each download keeps the link alive at least this long from then on, but never "
+            "past 30 days from when the expiry was last set."
+        ),
+    ] = None
+    notifyOn: ShareNotify | None = None
+
+
+class CreateFilesShareRequest(CreateShareRequest):
+    fileIds: Annotated[
+        list[FileIdString],
+        Field(min_length=1, max_length=MAX_SHARE_FILES, description="The READY files the link shares."),
+        AfterValidator(_check_unique),
+    ]
+
+
+class UpdateShareRequest(RequestModel):
+    """Only the fields sent change; ``null`` removes a limit, the password, sliding expiry or notices."""
+
+    expiresInSeconds: Annotated[
+        ShareLifetime | None, Field(description="A new lifetime, counted from now.")
+    ] = None
+    maxDownloads: Annotated[
+        ShareDownloadLimit | None, Field(description="A new download limit; null for unlimited.")
+    ] = None
+    password: Annotated[SharePassword | None, Field(description="A new password; null for none.")] = None
+    slidingExpirySeconds: Annotated[
+        ShareLifetime | None, Field(description="A new sliding window; null turns sliding off.")
+    ] = None
+    notifyOn: Annotated[ShareNotify | None, Field(description="null: no more notices.")] = None
+
+
+class UnlockShareRequest(RequestModel):
+    password: VisitorPassword
+
+
+class DownloadShareRequest(RequestModel):
+    password: Annotated[VisitorPassword | None, Field(description="Required for a protected link.")] = None
+    fileId: Annotated[
+        FileIdString | None, Field(description="Which of the link's files; required when it has several.")
+    ] = None
 
 
 # ---------------------------------------------------------------- responses
@@ -153,19 +279,61 @@ class UploadTicket(ApiModel):
     expiresAt: Timestamp
 
 
-class PartUrl(ApiModel):
-    partNumber: int
-    url: str = Field(description="Presigned PUT for this part; keep the ETag response header.")
+ChecksumAlgorithm = Literal["SHA256"]
 
 
 class MultipartPlan(ApiModel):
-    """A multipart upload: PUT each part to its URL, then POST /uploads/{fileId}/complete."""
+    """A multipart upload whose every part carries its SHA-256, which S3 checks.
+
+    For each part: compute its SHA-256, get a URL from POST /uploads/{fileId}/parts, PUT the part there
+    with the headers given; then POST /uploads/{fileId}/complete. An interrupted upload resumes from
+    GET /uploads/{fileId}.
+    """
 
     fileId: str
     uploadId: str
     partSize: int = Field(description="Bytes per part; only the last part may be smaller.")
+    partCount: int = Field(description="Parts numbered 1..partCount, part n starting at (n-1) * partSize.")
+    checksumAlgorithm: ChecksumAlgorithm
+
+
+class PartUrl(ApiModel):
+    partNumber: int
+    url: str = Field(description="Presigned PUT for this part; keep the ETag response header.")
+    headers: dict[str, str] = Field(
+        description="Send these headers with the PUT, unchanged: the part's checksum is signed, so S3 "
+        "refuses the PUT without it (403) and refuses bytes that do not match it (400 BadDigest)."
+    )
+
+
+class SignedParts(ApiModel):
     parts: list[PartUrl]
     expiresAt: Timestamp
+
+
+class ReceivedPart(ApiModel):
+    partNumber: int
+    size: int
+    etag: str
+    checksumSha256: str
+
+
+class UploadProgress(ApiModel):
+    """What an unfinished multipart upload holds, to resume it with only the parts that are missing."""
+
+    fileId: str
+    uploadId: str
+    name: str
+    size: int
+    contentType: str
+    partSize: int
+    partCount: int
+    checksumAlgorithm: ChecksumAlgorithm
+    parts: list[ReceivedPart] = Field(
+        description="The parts S3 holds that fit the plan (their number and size), ascending, with the "
+        "checksum S3 verified: a client compares it with its own before skipping a part."
+    )
+    missingParts: list[int] = Field(description="Part numbers still to send, ascending.")
 
 
 class Thumbnail(ApiModel):
@@ -209,24 +377,46 @@ class ShareCreated(ApiModel):
     url: str
     expiresAt: Timestamp
     maxDownloads: int | None = _optional()
+    fileIds: list[str] = Field(description="The shared files, in the order the link's page lists them.")
+    passwordProtected: bool
+    slidingExpirySeconds: int | None = _optional()
+    notifyOn: str | None = _optional()
 
 
 class ShareView(ApiModel):
     shareId: str
-    fileId: str
+    fileId: str = Field(description="The first of fileIds.")
+    fileIds: list[str]
     createdAt: Timestamp
     expiresAt: Timestamp
     maxDownloads: int | None = _optional()
     downloads: int
     state: ShareState
+    passwordProtected: bool
+    slidingExpirySeconds: int | None = _optional()
+    latestExpiresAt: Timestamp | None = _optional(
+        description="With sliding expiry: the latest the link can live unless its owner changes it."
+    )
+    notifyOn: str | None = _optional()
 
 
 class ShareList(ApiModel):
     items: list[ShareView]
 
 
+class SharedFile(ApiModel):
+    fileId: str
+    name: str
+    size: int
+    contentType: str
+    thumbnailUrl: str | None = _optional()
+
+
 class PublicShare(ApiModel):
-    """What anyone with the link sees before downloading."""
+    """What anyone with the link (and its password, if it has one) sees before downloading.
+
+    ``name``, ``size``, ``contentType`` and ``thumbnailUrl`` describe the first file; ``files`` lists all.
+    """
 
     name: str
     size: int
@@ -234,6 +424,32 @@ class PublicShare(ApiModel):
     expiresAt: Timestamp
     thumbnailUrl: str | None = _optional()
     downloadsRemaining: int | None = _optional(description="Absent when downloads are unlimited.")
+    files: list[SharedFile] = Field(description="The link's READY files.")
+
+
+class LockedShare(ApiModel):
+    """A link with a password: nothing about its files until POST /shares/{token}/unlock."""
+
+    passwordRequired: Literal[True] = True
+
+
+class ShareDownload(ApiModel):
+    download: int = Field(description="Which download of the link this was (1 is the first).")
+    at: Timestamp
+    fileId: str
+    fileName: str
+    browser: str = Field(
+        description="Browser family from the User-Agent, e.g. Firefox; never the full string."
+    )
+    platform: str = Field(description="Operating system family, e.g. Windows.")
+    country: str | None = _optional(description="ISO country code, when a CDN in front of the API tells it.")
+
+
+class ShareDownloadLog(ApiModel):
+    items: list[ShareDownload] = Field(description="Newest first; only the most recent are kept.")
+    downloads: int = Field(description="Downloads counted over the link's whole life.")
+    kept: int = Field(description="At most this many recent downloads are kept, none longer than keptDays.")
+    keptDays: int
 
 
 class DownloadLink(ApiModel):

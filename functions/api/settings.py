@@ -27,3 +27,9 @@ class ApiSettings(PublicApiSettings):
     single_part_limit_bytes: int = Field(alias="SINGLE_PART_LIMIT_BYTES", ge=MIN_MULTIPART_BYTES)
     allowed_types: Annotated[frozenset[str], BeforeValidator(parse_allowed)] = Field(alias="ALLOWED_TYPES")
     web_url: str = Field(alias="WEB_URL", pattern=r"^https?://[^/\s]+(/\S*)?$")
+
+
+class ShareApiSettings(PublicApiSettings):
+    """The public share function also announces downloads, on the event bus the notify function reads."""
+
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from api.clock import Clock, iso
 from api.files import file_view, find_file
-from api.ingest import bare_etag
+from api.ingest import CHECKSUM_ALGORITHM, CompletedPart, bare_etag
 from api.models import (
     MAX_PARTS,
     CompleteUploadRequest,
@@ -16,20 +16,25 @@ from api.models import (
     FileView,
     MultipartPlan,
     PartUrl,
+    ReceivedPart,
+    SignedParts,
+    SignPartsRequest,
+    UploadProgress,
     UploadTicket,
 )
 from common.errors import Conflict, InvalidRequest, NotFound
 from common.model import Status, ingest_key, new_file_id
 
 if TYPE_CHECKING:
-    from api.ingest import IngestStore
+    from api.ingest import IngestStore, StoredPart
     from common.records import FileRecords
 
 MIB = 1024 * 1024
 # A presigned POST must be started within this; the policy's expiration is the signature's.
 UPLOAD_URL_SECONDS = 15 * 60
-# Part URLs of one large upload are used one after another, so they live longer than the POST.
+# A part URL is asked for just before its PUT; an hour covers a slow part on a slow connection.
 PART_URL_SECONDS = 60 * 60
+CHECKSUM_HEADER = "x-amz-checksum-sha256"
 MIN_PART_BYTES = 8 * MIB
 
 
@@ -48,6 +53,33 @@ def part_size_for(size: int) -> int:
 
 def part_count(size: int, part_size: int) -> int:
     return -(-size // part_size)
+
+
+def expected_part_size(size: int, part_size: int, number: int) -> int:
+    """The size of part ``number`` (from 1) of a ``size``-byte file: ``part_size``, the last the rest."""
+    return min(part_size, size - (number - 1) * part_size)
+
+
+@dataclass(frozen=True)
+class OpenMultipart:
+    """An unfinished multipart upload of the caller's: where its parts go and how the file is cut."""
+
+    record: dict[str, Any]
+    key: str
+    upload_id: str
+    part_size: int
+
+    @property
+    def size(self) -> int:
+        return int(self.record["size"])
+
+    @property
+    def part_count(self) -> int:
+        return part_count(self.size, self.part_size)
+
+    def fits(self, number: int, held: StoredPart) -> bool:
+        """Whether a part S3 holds has the size the plan gives part ``number``."""
+        return held.size == expected_part_size(self.size, self.part_size, number)
 
 
 class Uploads:
@@ -102,31 +134,30 @@ class Uploads:
                 fields=fields,
                 expiresAt=iso(now + timedelta(seconds=UPLOAD_URL_SECONDS)),
             )
-        return self._plan_multipart(record, key, now)
+        return self._plan_multipart(record, key)
 
-    def _plan_multipart(self, record: dict[str, Any], key: str, now: datetime) -> MultipartPlan:
+    def _plan_multipart(self, record: dict[str, Any], key: str) -> MultipartPlan:
         part_size = part_size_for(record["size"])
         upload_id = self._ingest.start_multipart(key, record["contentType"])
         try:
-            self._records.create({**record, "uploadId": upload_id, "partSize": part_size})
+            multipart = {
+                "uploadId": upload_id,
+                "partSize": part_size,
+                "checksumAlgorithm": CHECKSUM_ALGORITHM,
+            }
+            self._records.create({**record, **multipart})
         except Exception:
             self._ingest.abort_multipart(key, upload_id)
             raise
-        parts = [
-            PartUrl(
-                partNumber=number, url=self._ingest.presign_part(key, upload_id, number, PART_URL_SECONDS)
-            )
-            for number in range(1, part_count(record["size"], part_size) + 1)
-        ]
         return MultipartPlan(
             fileId=record["fileId"],
             uploadId=upload_id,
             partSize=part_size,
-            parts=parts,
-            expiresAt=iso(now + timedelta(seconds=PART_URL_SECONDS)),
+            partCount=part_count(record["size"], part_size),
+            checksumAlgorithm=CHECKSUM_ALGORITHM,
         )
 
-    def _open_multipart(self, owner_id: str, file_id: str) -> dict[str, Any]:
+    def _unfinished(self, owner_id: str, file_id: str) -> dict[str, Any]:
         record = find_file(self._records, owner_id, file_id)
         if record.get("status") != Status.UPLOADING.value:
             raise Conflict(
@@ -134,16 +165,84 @@ class Uploads:
             )
         return record
 
+    def _open_multipart(self, owner_id: str, file_id: str) -> OpenMultipart:
+        record = self._unfinished(owner_id, file_id)
+        if not record.get("uploadId"):
+            raise NotFound("this file is not a multipart upload", code="UploadNotFound")
+        if record.get("checksumAlgorithm") != CHECKSUM_ALGORITHM:
+            # Its parts carry no checksums, which a completion with checksums cannot join.
+            raise Conflict(
+                "this upload was started without part checksums and cannot be resumed; "
+                "delete it and upload the file again",
+                code="UploadNotResumable",
+            )
+        return OpenMultipart(
+            record, ingest_key(owner_id, file_id), str(record["uploadId"]), int(record["partSize"])
+        )
+
+    def progress(self, owner_id: str, file_id: str) -> UploadProgress:
+        """The parts S3 holds for an unfinished upload (every ListParts page) and those still missing."""
+        upload = self._open_multipart(owner_id, file_id)
+        stored = self._ingest.stored_parts(upload.key, upload.upload_id)
+        received: list[ReceivedPart] = []
+        missing: list[int] = []
+        for number in range(1, upload.part_count + 1):
+            held = stored.get(number)
+            if held is not None and held.checksum_sha256 and upload.fits(number, held):
+                received.append(
+                    ReceivedPart(
+                        partNumber=number, size=held.size, etag=held.etag, checksumSha256=held.checksum_sha256
+                    )
+                )
+            else:
+                missing.append(number)
+        record = upload.record
+        return UploadProgress(
+            fileId=file_id,
+            uploadId=upload.upload_id,
+            name=record["name"],
+            size=upload.size,
+            contentType=record["contentType"],
+            partSize=upload.part_size,
+            partCount=upload.part_count,
+            checksumAlgorithm=CHECKSUM_ALGORITHM,
+            parts=received,
+            missingParts=missing,
+        )
+
+    def sign_parts(self, owner_id: str, file_id: str, request: SignPartsRequest) -> SignedParts:
+        """A presigned PUT per part that signs the part's SHA-256, so S3 stores only the bytes it names."""
+        upload = self._open_multipart(owner_id, file_id)
+        numbers = [part.partNumber for part in request.parts]
+        if len(set(numbers)) != len(numbers):
+            raise InvalidRequest("each part number may appear once", code="InvalidParts")
+        beyond = sorted(number for number in numbers if number > upload.part_count)
+        if beyond:
+            raise InvalidRequest(
+                f"the upload has {upload.part_count} parts; there is no part {beyond[0]}", code="InvalidParts"
+            )
+        now = self._clock()
+        signed = [
+            PartUrl(
+                partNumber=part.partNumber,
+                url=self._ingest.presign_part(
+                    upload.key, upload.upload_id, part.partNumber, part.checksumSha256, PART_URL_SECONDS
+                ),
+                headers={CHECKSUM_HEADER: part.checksumSha256},
+            )
+            for part in request.parts
+        ]
+        return SignedParts(parts=signed, expiresAt=iso(now + timedelta(seconds=PART_URL_SECONDS)))
+
     def complete(self, owner_id: str, file_id: str, request: CompleteUploadRequest) -> FileView:
-        """Join the parts after checking they add up to exactly the declared size."""
-        record = self._open_multipart(owner_id, file_id)
-        if not record.get("uploadId") or record["uploadId"] != request.uploadId:
+        """Join the parts after checking they are the ones S3 verified and add up to the declared size."""
+        upload = self._open_multipart(owner_id, file_id)
+        if upload.upload_id != request.uploadId:
             raise NotFound("no multipart upload with this id for this file", code="UploadNotFound")
         numbers = [part.partNumber for part in request.parts]
         if len(set(numbers)) != len(numbers):
             raise InvalidRequest("each part number may appear once", code="InvalidParts")
-        key = ingest_key(owner_id, file_id)
-        stored = self._ingest.stored_parts(key, request.uploadId)
+        stored = self._ingest.stored_parts(upload.key, upload.upload_id)
         total = 0
         for part in request.parts:
             held = stored.get(part.partNumber)
@@ -151,18 +250,25 @@ class Uploads:
                 raise InvalidRequest(
                     f"part {part.partNumber} was not uploaded with that ETag", code="InvalidParts"
                 )
+            if held.checksum_sha256 != part.checksumSha256:
+                raise InvalidRequest(
+                    f"part {part.partNumber} was not uploaded with that SHA-256", code="InvalidParts"
+                )
             total += held.size
-        if total != record["size"]:
+        if total != upload.size:
             raise InvalidRequest(
-                f"the parts hold {total} bytes but the upload declared {record['size']}", code="SizeMismatch"
+                f"the parts hold {total} bytes but the upload declared {upload.size}", code="SizeMismatch"
             )
-        ordered = sorted((part.partNumber, part.etag) for part in request.parts)
-        self._ingest.complete_multipart(key, request.uploadId, ordered)
-        return file_view(record)
+        ordered = sorted(
+            (CompletedPart(part.partNumber, part.etag, part.checksumSha256) for part in request.parts),
+            key=lambda part: part.number,
+        )
+        self._ingest.complete_multipart(upload.key, upload.upload_id, ordered)
+        return file_view(upload.record)
 
     def abort(self, owner_id: str, file_id: str) -> None:
         """Abandon an upload that has not finished: parts, any object already sent, and the record go."""
-        record = self._open_multipart(owner_id, file_id)
+        record = self._unfinished(owner_id, file_id)
         key = ingest_key(owner_id, file_id)
         if record.get("uploadId"):
             self._ingest.abort_multipart(key, record["uploadId"])

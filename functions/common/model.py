@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -124,3 +125,15 @@ class FileRef:
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+# A share link's download log keeps this many recent downloads, one item per slot, overwritten in turn.
+SHARE_LOG_SLOTS = 100
+
+
+def share_file_ids(share: Mapping[str, Any]) -> list[str]:
+    """A share's files in page order; links made before shares held several files name one, ``fileId``."""
+    file_ids = share.get("fileIds")
+    if isinstance(file_ids, list) and file_ids:
+        return [str(file_id) for file_id in file_ids]
+    return [str(share["fileId"])]

@@ -13,7 +13,12 @@ from common.errors import ServiceThrottled
 from common.observability import NAMESPACE, bind_file, instrumented, logger
 from common.records import FileRecords
 from common.settings import EnvSettings, load_settings
+from common.shares import ShareRecords
+from notify.downloads import notify_download
 from notify.logic import Delivery, EmailRefused, notify_step
+
+# The share function's event for a download its owner asked to hear of; a rule brings it here.
+SHARE_DOWNLOADED = "ShareDownloaded"
 
 
 class NotifySettings(EnvSettings):
@@ -81,19 +86,35 @@ def count_failure(delivery: Delivery) -> None:
         pass
 
 
-@instrumented("notify")
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    bind_file(event)
-    settings = load_settings(NotifySettings)
-    deliveries = notify_step(
-        event,
-        FileRecords(client("dynamodb"), settings.files_table),
-        SesMailer(client("ses"), settings.sender_email) if settings.sender_email else None,
-        BusPublisher(client("events"), settings.event_bus_name),
-    )
+def report(deliveries: list[Delivery]) -> dict[str, str]:
     for delivery in deliveries:
         if delivery.failed:
             count_failure(delivery)
         else:
             logger.info("notification", extra={"channel": delivery.channel.value, "result": delivery.result})
     return {delivery.channel.value: delivery.result.value for delivery in deliveries}
+
+
+def share_downloaded(detail: dict[str, Any], settings: NotifySettings) -> dict[str, str]:
+    logger.append_keys(shareId=detail.get("shareId"), fileId=detail.get("fileId"))
+    delivery = notify_download(
+        detail,
+        ShareRecords(client("dynamodb"), settings.files_table),
+        SesMailer(client("ses"), settings.sender_email) if settings.sender_email else None,
+    )
+    return report([delivery])
+
+
+@instrumented("notify")
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = load_settings(NotifySettings)
+    if event.get("detail-type") == SHARE_DOWNLOADED:
+        return share_downloaded(event["detail"], settings)
+    bind_file(event)
+    deliveries = notify_step(
+        event,
+        FileRecords(client("dynamodb"), settings.files_table),
+        SesMailer(client("ses"), settings.sender_email) if settings.sender_email else None,
+        BusPublisher(client("events"), settings.event_bus_name),
+    )
+    return report(deliveries)

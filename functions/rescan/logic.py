@@ -300,9 +300,7 @@ class QuarantineRecords(Protocol):
 
 
 class FileShares(Protocol):
-    def list_for_file(self, file_id: str) -> list[dict[str, Any]]: ...
-
-    def delete(self, share_id: str, owner_id: str) -> bool: ...
+    def forget_file(self, owner_id: str, file_id: str) -> None: ...
 
 
 def _quarantined_by_rescan(record: Mapping[str, Any] | None, file: StoredFile) -> bool:
@@ -356,7 +354,7 @@ def quarantine_stored(
         # Lost to a concurrent write: either an earlier attempt of this step (carry on) or a change (stop).
         if not moved and not _quarantined_by_rescan(records.get(file.owner_id, file.file_id), file):
             return False
-    for share in shares.list_for_file(file.file_id):
-        shares.delete(str(share["shareId"]), file.owner_id)
+    # As when the owner deletes it: links holding only this file go, links holding others keep those.
+    shares.forget_file(file.owner_id, file.file_id)
     store.delete_prefix(buckets.clean, clean_prefix(file.owner_id, file.file_id))
     return True

@@ -50,6 +50,7 @@ _DEMO_LOGIN = re.compile(r"^\s*demo login:\s+(?P<email>\S+)\s+/\s+(?P<password>\
 _FAILED_LOAD = "Failed to load resource"
 _REVOKE_TOKEN = "AWSCognitoIdentityProviderService.RevokeToken"
 _SHARE_PATH = re.compile(r"^/shares/[^/]+$")
+_UNLOCK_PATH = re.compile(r"^/shares/[^/]+/unlock$")
 _CORS_BLOCKED = re.compile(
     r"^Access to fetch at '(?P<url>[^']+)' from origin '[^']+' has been blocked by CORS policy"
 )
@@ -161,7 +162,11 @@ class ConsoleRecord:
         request = response.request
         path = re.sub(r"^https?://[^/]+", "", response.url).split("?", 1)[0]
         unknown_share = request.method == "GET" and response.status == 404 and _SHARE_PATH.match(path)
-        if _revokes_token(request) or unknown_share:
+        # A wrong share password answers like an unknown link (404), and too many of them 429.
+        refused_password = (
+            request.method == "POST" and response.status in (404, 429) and _UNLOCK_PATH.match(path)
+        )
+        if _revokes_token(request) or unknown_share or refused_password:
             self.expected_failures.append(response.url)
 
     def on_request_failed(self, request: Request) -> None:
@@ -179,7 +184,7 @@ class ConsoleRecord:
 
     def unexpected(self) -> list[str]:
         """Every error but Chromium's note of a known failed answer (moto has no RevokeToken; a link that
-        does not work answers 404), each allowed once for each such answer."""
+        does not work, or a wrong password, answers 404), each allowed once for each such answer."""
         allowed = list(self.expected_failures)
         blocked = list(self.expected_blocked)
         found = list(self.exceptions)

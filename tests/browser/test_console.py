@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, ViewportSize, expect
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Route, ViewportSize, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from filepipe.local.client import BrowserClient
@@ -38,7 +38,8 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScannerOutage]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, outage: ScannerOutage) -> Iterator[LocalProcess]:
-    running = start_stack_without_scanner(tmp_path_factory.mktemp("console-browser"), outage)
+    # ClamAV mode: the page shows the scan function's state failing and then passing.
+    running = start_stack_without_scanner(tmp_path_factory.mktemp("console-browser"), outage, "ClamAV")
     yield running
     running.stop()
 
@@ -221,6 +222,60 @@ def test_the_console_asks_for_its_token_and_refuses_a_wrong_one(
             "aria-current", "page"
         )
         assert not errors.found, "\n".join(errors.found)
+    finally:
+        context.close()
+
+
+# Each settled console API answer, recorded once the page's own handling of it has run (a task after it).
+SETTLED_ANSWERS = """
+const json = Response.prototype.json;
+window.settledAnswers = [];
+Response.prototype.json = function () {
+  const answer = { url: this.url, status: this.status };
+  return json.call(this).finally(() => setTimeout(() => window.settledAnswers.push(answer), 0));
+};
+"""
+
+
+def test_a_late_refusal_of_the_wrong_token_leaves_the_right_one_signed_in(
+    chromium: Browser, stack: LocalProcess
+) -> None:
+    """A request sent with the wrong token can be answered after the operator has entered the right one (a
+    slow machine answers in any order): its 401 is about a token no longer in use."""
+    _, token = console_address(stack)
+    wrong = "not-the-token-at-all"
+    held: list[Route] = []
+
+    def hold_the_wrong_tokens_outbox(route: Route) -> None:
+        if route.request.headers.get("authorization") == f"Bearer {wrong}" and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    context = chromium.new_context(viewport=LAPTOP)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        page.add_init_script(SETTLED_ANSWERS)
+        page.route("**/console/api/outbox", hold_the_wrong_tokens_outbox)
+        page.goto(f"{stack.web_url}/console/dlq")
+        page.get_by_label("Operator token").fill(wrong)
+        page.get_by_role("button", name="Open the console").click()
+        expect(page.get_by_role("alert")).to_contain_text("did not accept")
+        assert len(held) == 1, "the wrong token's outbox request was not sent"
+        page.get_by_label("Operator token").fill(token)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Dead-letter queues")
+
+        held[0].continue_()
+        page.wait_for_function(
+            "() => window.settledAnswers.some(a => a.status === 401 && a.url.endsWith('/console/api/outbox'))"
+        )
+        expect(page.get_by_role("heading", level=1)).to_have_text("Dead-letter queues")
+        expect(page.get_by_role("link", name=re.compile(r"^Dead letters"))).to_have_attribute(
+            "aria-current", "page"
+        )
+        assert page.evaluate("() => sessionStorage.getItem('filepipe.console.token')") == token
     finally:
         context.close()
 

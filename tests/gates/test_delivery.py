@@ -16,6 +16,7 @@ import yaml
 from samtranslator.yaml_helper import yaml_parse
 
 from filepipe.template import ROOT, Resolver, Template
+from gates import tool
 from tests.iam import RolePolicy, _as_list
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -187,6 +188,8 @@ def test_deploy_uses_the_makefile_and_the_environments_role() -> None:
     assert job["environment"]["name"] == "${{ inputs.environment }}"
     runs = {step.get("if"): step.get("run", "") for step in deploy_steps() if "run" in step}
     assert runs["inputs.part == 'backend'"].startswith("make deploy ")
+    # The image functions' repositories are SAM's to create (its companion stack), in either Scanner mode.
+    assert "--resolve-image-repos" in (ROOT / "Makefile").read_text()
     assert "SAM_BUILD_FLAGS=--use-container" in runs["inputs.part == 'backend'"]
     assert "python -m filepipe.site " in runs["inputs.part == 'frontend'"]
     assert runs["inputs.journey"].startswith("make test-aws ")
@@ -541,3 +544,111 @@ def test_the_role_passes_the_stacks_roles_only_to_their_services(template: Templ
     for service in services:
         assert role.allows("iam:PassRole", role_arn, {"iam:passedtoservice": service}), service
     assert not role.allows("iam:PassRole", role_arn, {"iam:passedtoservice": "ec2.amazonaws.com"})
+
+
+# ------------------------------------------------------------------ the role against `sam deploy`'s images
+
+# How the pinned SAM CLI names the companion stack of a stack and the ECR repository of one of its functions.
+SAM_NAMES = """
+import json, sys
+from samcli.lib.bootstrap.companion_stack.data_types import CompanionStack, ECRRepo
+stack = CompanionStack(sys.argv[1])
+print(json.dumps([stack.stack_name, *(ECRRepo(stack, f).physical_id for f in sys.argv[2:])]))
+"""
+
+
+def image_functions(template: Template) -> list[str]:
+    return sorted(
+        name
+        for name, resource in template.source["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and resource["Properties"].get("PackageType") == "Image"
+    )
+
+
+def sam_names(stack: str, functions: list[str]) -> tuple[str, list[str]]:
+    """The companion stack's name and each function's repository, as `--resolve-image-repos` names them."""
+    result = subprocess.run(
+        [str(tool("sam", "python")), "-c", SAM_NAMES, stack, *functions],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    companion, *repositories = json.loads(result.stdout)
+    return companion, repositories
+
+
+# What SAM does with the companion stack (samcli/lib/bootstrap/companion_stack/companion_stack_manager.py).
+COMPANION_STACK_ACTIONS = (
+    "cloudformation:CreateStack",
+    "cloudformation:UpdateStack",
+    "cloudformation:DeleteStack",
+    "cloudformation:DescribeStacks",
+    "cloudformation:ListStackResources",
+)
+# AWS::ECR::Repository's handlers (its CloudFormation resource schema, KMS left out: no key is set), SAM's
+# DeleteRepository of a repository no function uses any more, and a push (Amazon ECR user guide).
+REPOSITORY_ACTIONS = (
+    "ecr:CreateRepository",
+    "ecr:PutLifecyclePolicy",
+    "ecr:SetRepositoryPolicy",
+    "ecr:TagResource",
+    "ecr:DescribeRepositories",
+    "ecr:GetLifecyclePolicy",
+    "ecr:GetRepositoryPolicy",
+    "ecr:ListTagsForResource",
+    "ecr:UntagResource",
+    "ecr:DeleteLifecyclePolicy",
+    "ecr:DeleteRepositoryPolicy",
+    "ecr:PutImageScanningConfiguration",
+    "ecr:PutImageTagMutability",
+    "ecr:DeleteRepository",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:BatchGetImage",
+)
+
+
+@pytest.mark.parametrize("stack", [STAGING, "filepipe"])
+def test_the_role_keeps_the_image_functions_repositories_and_pushes_their_images(
+    template: Template, stack: str
+) -> None:
+    functions = image_functions(template)
+    assert functions, "template.yaml has no image function: the role needs no ECR rights then"
+    role = deploy_role(stack)
+    companion, repositories = sam_names(stack, functions)
+    refused = [
+        f"{action} on {companion}"
+        for action in COMPANION_STACK_ACTIONS
+        if not role.allows(action, arn("cloudformation", f"stack/{companion}/0f1e"))
+    ]
+    refused += [
+        f"{action} on {repository}"
+        for repository in repositories
+        for action in REPOSITORY_ACTIONS
+        if not role.allows(action, arn("ecr", f"repository/{repository}"))
+    ]
+    assert not refused, "deploy/bootstrap.yaml does not let the deploy role:\n" + "\n".join(refused)
+    assert role.allows("ecr:GetAuthorizationToken", "*")
+
+
+def test_the_role_reaches_no_other_stacks_images() -> None:
+    role = deploy_role(STAGING)
+    scan = "ScanFunction"
+    other_companion, [other_repository] = sam_names(PRODUCTION, [scan])
+    # A stack whose name starts with the role's stack's, and so do its names without hyphens.
+    longer_companion, [longer_repository] = sam_names(f"{STAGING}-2", [scan])
+    for companion in (other_companion, longer_companion, "other-app-0a1b2c3d-CompanionStack"):
+        assert not role.allows("cloudformation:DeleteStack", arn("cloudformation", f"stack/{companion}/0f1e"))
+    for repository in (other_repository, longer_repository, "billing/exporter"):
+        for action in (
+            "ecr:PutImage",
+            "ecr:DeleteRepository",
+            "ecr:SetRepositoryPolicy",
+            "ecr:BatchGetImage",
+        ):
+            assert not role.allows(action, arn("ecr", f"repository/{repository}")), (action, repository)

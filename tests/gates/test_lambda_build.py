@@ -494,6 +494,7 @@ def test_the_image_s_entrypoint_serves_scans_through_the_runtime_api(
             "DEFINITIONS_MAX_AGE_HOURS": "48",
             "SCAN_MAX_BYTES": str(1024 * 1024),
             "INGEST_BUCKET": INGEST_BUCKET,
+            "CLEAN_BUCKET": "filepipe-files-image-test",
             # The image's interpreter has the runtime's packages in site-packages; here they are folders.
             "PYTHONPATH": os.pathsep.join(str(folder) for folder in image.package_dirs),
         }

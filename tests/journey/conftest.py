@@ -16,6 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from filepipe.local.client import BrowserClient
 from filepipe.ops.target import Target, add_target_arguments, resolve_target
+from filepipe.template import TEMPLATE_PATH
 from tests.local.conftest import DEMO_EMAIL_ARGS, LocalProcess, local_stack  # noqa: F401  (local_stack: a fixture)
 
 STACK_ENV = "FILEPIPE_TEST_STACK"
@@ -26,7 +27,20 @@ EMAIL_DOMAIN = "simulator.amazonses.com"
 MAX_LIST_PAGES = 20
 # A local target that runs `filepipe local` with another value of the template's Scanner parameter.
 LOCAL_SCANNER = "local-scanner:"
-OTHER_LOCAL_SCANNERS = ("GuardDuty",)
+OTHER_LOCAL_SCANNERS = ("ClamAV",)
+
+
+def _default_scanner() -> str:
+    """The template's Scanner default, which the shared local runtime runs; the others must be the rest."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    scanner = yaml_parse(TEMPLATE_PATH.read_text())["Parameters"]["Scanner"]
+    default = str(scanner["Default"])
+    if {default, *OTHER_LOCAL_SCANNERS} != set(scanner["AllowedValues"]) or default in OTHER_LOCAL_SCANNERS:
+        raise pytest.UsageError(
+            f"OTHER_LOCAL_SCANNERS {OTHER_LOCAL_SCANNERS} must be every Scanner but the default, {default}"
+        )
+    return default
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -39,7 +53,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     else:
         # Locally, once with the template's default scanner and once with each other one.
         targets = [
-            pytest.param(None, id="local", marks=pytest.mark.local),
+            pytest.param(None, id=f"local-{_default_scanner().lower()}", marks=pytest.mark.local),
             *(
                 pytest.param(
                     f"{LOCAL_SCANNER}{scanner}", id=f"local-{scanner.lower()}", marks=pytest.mark.local

@@ -19,6 +19,16 @@ def test_the_command_has_the_local_runtime_and_operator_subcommands() -> None:
         assert command in parser.format_help()
 
 
+def test_a_running_clamd_is_named_or_clamd_left_out_not_both(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    args = parser.parse_args(["local", "--clamd-address", "tcp://127.0.0.1:3310"])
+    assert (args.clamd_address, args.no_clamd) == ("tcp://127.0.0.1:3310", False)
+    assert parser.parse_args(["local"]).clamd_address is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["local", "--no-clamd", "--clamd-address", "tcp://127.0.0.1:3310"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
 def test_parameters_are_name_equals_value() -> None:
     assert _parameter("AllowedTypes=image/png,image/jpeg") == ("AllowedTypes", "image/png,image/jpeg")
     assert _parameter("Empty=") == ("Empty", "")

@@ -1,4 +1,5 @@
-"""The operator console's API: guarded by the printed token, and the clamd-outage -> DLQ -> replay flow."""
+"""The operator console's API: guarded by the printed token, and the clamd-outage -> DLQ -> replay flow in
+both scanner modes (ClamAV's scan function, and GuardDuty, which scans with the runtime's clamd)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,11 +84,15 @@ class ScannerOutage:
                 self._process.wait(timeout=5)
 
 
-def start_stack_without_scanner(state_dir: Path, outage: ScannerOutage) -> LocalProcess:
-    # The runtime's own clamd stays off: the stack's ClamdAddress parameter points at the outage.
-    return LocalProcess(
-        state_dir, ["--no-clamd", "--parameter", f"ClamdAddress={outage.address}", *DEMO_EMAIL_ARGS]
-    )
+def start_stack_without_scanner(state_dir: Path, outage: ScannerOutage, scanner: str) -> LocalProcess:
+    """`filepipe local` in the Scanner mode ``scanner`` whose scans find no clamd until the outage ends."""
+    if scanner == "ClamAV":
+        # The runtime's own clamd stays off: the stack's ClamdAddress parameter points at the outage.
+        where = ["--no-clamd", "--parameter", f"ClamdAddress={outage.address}"]
+    else:
+        # GuardDuty is the runtime's: it scans with the clamd it is told of instead of starting its own.
+        where = ["--clamd-address", outage.address]
+    return LocalProcess(state_dir, ["--parameter", f"Scanner={scanner}", *where, *DEMO_EMAIL_ARGS])
 
 
 def console_address(running: LocalProcess) -> tuple[str, str]:
@@ -304,7 +310,7 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScannerOutage]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, outage: ScannerOutage) -> Iterator[LocalProcess]:
-    running = start_stack_without_scanner(tmp_path_factory.mktemp("console-api"), outage)
+    running = start_stack_without_scanner(tmp_path_factory.mktemp("console-api"), outage, "ClamAV")
     yield running
     running.stop()
 
@@ -383,3 +389,76 @@ def test_an_outage_fails_the_upload_into_the_dlq_and_a_replay_brings_it_to_ready
     outbox = console.get("outbox")
     assert any(DEMO_EMAIL in mail["to"] for mail in outbox["items"])
     assert console.get("executions", file=file_id)["total"] == 2
+
+
+# ------------------------------------------------------------------ the same outage in GuardDuty mode
+@pytest.fixture(scope="module")
+def guardduty_outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScannerOutage]:
+    scanner = ScannerOutage(tmp_path_factory.mktemp("guardduty-clamd-outage"))
+    yield scanner
+    scanner.stop()
+
+
+@pytest.fixture(scope="module")
+def guardduty_stack(
+    tmp_path_factory: pytest.TempPathFactory, guardduty_outage: ScannerOutage
+) -> Iterator[LocalProcess]:
+    running = start_stack_without_scanner(
+        tmp_path_factory.mktemp("console-api-guardduty"), guardduty_outage, "GuardDuty"
+    )
+    yield running
+    running.stop()
+
+
+@pytest.mark.local
+def test_in_guardduty_mode_an_outage_fails_closed_and_replay_asks_for_a_new_scan_then_ready(
+    guardduty_stack: LocalProcess, guardduty_outage: ScannerOutage, tmp_path: Path
+) -> None:
+    _, token = console_address(guardduty_stack)
+    console = Console(guardduty_stack.web_url, token)
+    user = BrowserClient(guardduty_stack.web_url)
+    user.sign_in(DEMO_EMAIL, DEMO_PASSWORD)
+    file_id = user.upload("harbour.jpg", images.jpeg((320, 240)), "image/jpeg")
+    record = user.wait_final(file_id, timeout=READY_SECONDS)
+    assert (record["status"], record["error"]["code"]) == ("FAILED", "ScannerUnavailable"), record
+
+    states = {state["name"]: state for state in console.get(f"executions/{file_id}")["states"]}
+    awaited = states["Await GuardDuty verdict"]
+    # GuardDuty's FAILED result is final for this run: nothing retries it, the run fails closed.
+    assert (awaited["status"], awaited["error"], awaited["retries"]) == ("caught", "ScannerUnavailable", 0)
+    # The scan verdict function's SendTaskFailure cause reached the run.
+    assert "GuardDuty failed to scan the object (FAILED)" in awaited["errorSummary"]
+    assert states["Processing failed"]["status"] == "failed"
+    assert "Scan for malware" not in states
+    dead = failed_queue(console.get("dlq"))
+    assert [(m["fileId"], m["execution"]) for m in dead["messages"]] == [(file_id, file_id)]
+    dry = console.post("dlq/replay", {"dryRun": True})
+    assert [(o["fileId"], o["action"]) for o in dry["outcomes"]] == [(file_id, "start")]
+    assert "would ask GuardDuty for a new scan" in dry["outcomes"][0]["detail"]
+
+    guardduty_outage.restore()
+    audit_log = tmp_path / "audit.jsonl"
+    replay = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("filepipe")),
+            *("replay", "--file", file_id, "--wait", str(READY_SECONDS)),
+            *("--state-dir", str(guardduty_stack.state_dir), "--audit-log", str(audit_log)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=2 * READY_SECONDS,
+        check=False,
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "asked GuardDuty for a new scan" in replay.stdout
+    assert "SUCCEEDED" in replay.stdout
+    audit = [
+        (entry["action"], entry["result"]) for entry in map(json.loads, audit_log.read_text().splitlines())
+    ]
+    # The new scan is asked for before the new run waits for its verdict.
+    assert audit.index(("request-scan", "accepted")) < audit.index(("start-execution", "accepted"))
+    record = wait_for_status(user, file_id, "READY")
+    assert record["executionName"] == f"{file_id}-replay-1"
+    assert console.get("dlq")["total"] == 0
+    replayed = {s["name"]: s["status"] for s in console.get(f"executions/{file_id}-replay-1")["states"]}
+    assert replayed["Await GuardDuty verdict"] == "ok"

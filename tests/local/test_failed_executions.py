@@ -1,4 +1,5 @@
-"""A run that fails reaches the failed-executions queue through the template's rule, as on AWS."""
+"""A run that fails reaches the failed-executions queue through the template's rule, as on AWS: a scanner
+outage in either mode, ClamAV's scan function or GuardDuty without clamd, fails closed into it."""
 
 from __future__ import annotations
 
@@ -17,12 +18,20 @@ from tests.local.conftest import LocalProcess
 pytestmark = pytest.mark.local
 
 
-@pytest.fixture(scope="module")
-def stack_without_scanner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
-    # A template parameter override, the way to configure the stack: no clamd answers on port 9.
-    running = LocalProcess(
-        tmp_path_factory.mktemp("no-scanner"), ["--parameter", "ClamdAddress=tcp://127.0.0.1:9"]
-    )
+# No clamd answers on port 9. In ClamAV mode a template parameter override, the way to configure the
+# stack, points the scan function there; in GuardDuty mode the runtime's GuardDuty scans with that clamd.
+NO_CLAMD = "tcp://127.0.0.1:9"
+OUTAGES = {
+    "ClamAV": ["--parameter", "Scanner=ClamAV", "--parameter", f"ClamdAddress={NO_CLAMD}"],
+    "GuardDuty": ["--parameter", "Scanner=GuardDuty", "--clamd-address", NO_CLAMD],
+}
+
+
+@pytest.fixture(scope="module", params=sorted(OUTAGES), ids=str.lower)
+def stack_without_scanner(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalProcess]:
+    running = LocalProcess(tmp_path_factory.mktemp("no-scanner"), OUTAGES[request.param])
     yield running
     running.stop()
 

@@ -18,7 +18,7 @@ from filepipe.bench.e2e import sample_jpeg
 from filepipe.clamd import eicar_bytes
 from filepipe.local.client import ApiError, BrowserClient
 from filepipe.runtime_state import ACCESS_KEY_ID, DEMO_EMAIL, DEMO_PASSWORD, SECRET_ACCESS_KEY
-from filepipe.template import load_template
+from filepipe.template import Resolver, load_template
 from tests.local.conftest import LocalProcess, alive, descendants, rss_bytes
 
 pytestmark = pytest.mark.local
@@ -98,10 +98,15 @@ def test_status_counts_the_aws_requests_and_invocations_a_file_makes(
     assert made["states StartExecution"] == 1
     assert made["dynamodb PutItem"] == 1  # the upload ticket's record
     assert made["dynamodb UpdateItem"] >= 3  # processing, outcome, notification claim
-    assert made["s3 GET"] >= 2  # the scan and the thumbnails read the original
+    assert made["s3 GET"] >= 2  # validate and the thumbnails read the original (GuardDuty, scanning, too)
     assert made["ses SendEmail"] == 1
-    for step in ("Start", "Validate", "Scan", "Thumbnails", "Metadata", "Promote", "Notify"):
+    for step in ("Start", "Validate", "Thumbnails", "Metadata", "Promote", "Notify"):
         assert invoked[f"{step}Function"] == 1, invoked
+    # The template's default scanner, GuardDuty: the verdict function hears from the run awaiting the
+    # verdict and from GuardDuty's result event, and hands the verdict over once; no scan function runs.
+    assert invoked["ScanVerdictFunction"] == 2, invoked
+    assert made["states SendTaskSuccess"] == 1
+    assert "ScanFunction" not in invoked
     assert invoked["RecordFunction"] == 2  # processing, then the outcome
     assert invoked["ApiFunction"] >= 2  # the upload ticket, then the polls
 
@@ -213,7 +218,13 @@ def test_sdk_and_cli_see_what_the_template_declares(
     local_stack: LocalProcess, aws: boto3.session.Session
 ) -> None:
     template = load_template()
-    declared_buckets = template.of_type("AWS::S3::Bucket")
+    holds = Resolver(template.parameter_values(), {}, str, lambda *_: "", template.conditions).condition
+    # The buckets of the template's default parameters (the definitions bucket is ClamAV mode's only).
+    declared_buckets = [
+        logical
+        for logical, resource in template.of_type("AWS::S3::Bucket").items()
+        if "Condition" not in resource or holds(resource["Condition"])
+    ]
     buckets = {
         b["Name"] for b in aws.client("s3", endpoint_url=local_stack.aws_endpoint).list_buckets()["Buckets"]
     }

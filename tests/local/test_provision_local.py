@@ -23,11 +23,13 @@ def local_stack() -> Iterator[Stack]:
         patch.setenv("AWS_ACCESS_KEY_ID", "testing")
         patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         with mock_aws(config={"lambda": {"use_docker": False}}):
+            # ClamAV mode: the one with an image function and a schedule (its definitions update).
             yield provision(
                 client,
                 load_template(),
                 "filepipe-local",
                 REGION,
+                {"Scanner": "ClamAV"},
                 site=SITE,
                 create_event_source_mappings=True,
             )
@@ -46,11 +48,14 @@ def test_cloudfront_origins_become_the_local_web_origin(local_stack: Stack) -> N
 def test_the_http_api_is_created_and_its_routes_recorded(local_stack: Stack) -> None:
     api = local_stack.http_apis["HttpApi"]
     routes = {route.route_key: route for route in api.routes}
-    assert len(routes) == 11
+    assert len(routes) == 17
     assert routes["POST /uploads"].authorizer == "UserPoolJwt"
     assert routes["POST /uploads"].function_arn == local_stack.functions["ApiFunction"].arn
     assert routes["GET /shares/{token}"].authorizer is None
     assert routes["GET /shares/{token}"].function_arn == local_stack.functions["ShareApiFunction"].arn
+    assert routes["POST /shares/{token}/unlock"].authorizer is None
+    assert routes["PATCH /shares/{token}"].authorizer == "UserPoolJwt"
+    assert routes["PATCH /shares/{token}"].function_arn == local_stack.functions["ApiFunction"].arn
     authorizer = api.authorizers["UserPoolJwt"]
     assert authorizer.issuer.endswith("/" + local_stack.physical["UserPool"])
     assert authorizer.audiences == (local_stack.physical["UserPoolClient"],)

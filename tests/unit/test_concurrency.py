@@ -63,8 +63,12 @@ def test_the_first_deploy_and_a_redeploy_choose_the_same_value(aws_env: None) ->
     lambda_client, cloudformation, stubs = _clients(1000, None)
     with stubs[0], stubs[1]:
         first = for_stack(lambda_client, cloudformation, "filepipe")
-    # After that deploy the account shows 4 x first fewer unreserved; the stack's own share counts back.
-    parameters = [{"ParameterKey": "PipelineConcurrency", "ParameterValue": str(first)}]
-    lambda_client, cloudformation, stubs = _clients(1000 - 4 * first, parameters)
-    with stubs[0], stubs[1]:
-        assert for_stack(lambda_client, cloudformation, "filepipe") == first == 45
+    # After that deploy the account shows 3 or 4 x first fewer unreserved (GuardDuty mode has no scan
+    # function to reserve for); the stack's own share counts back.
+    for scanner, functions in (("GuardDuty", 3), ("ClamAV", 4), (None, 4)):
+        parameters = [{"ParameterKey": "PipelineConcurrency", "ParameterValue": str(first)}]
+        if scanner:
+            parameters.append({"ParameterKey": "Scanner", "ParameterValue": scanner})
+        lambda_client, cloudformation, stubs = _clients(1000 - functions * first, parameters)
+        with stubs[0], stubs[1]:
+            assert for_stack(lambda_client, cloudformation, "filepipe") == first == 45

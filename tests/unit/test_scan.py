@@ -784,6 +784,8 @@ def test_new_definitions_start_one_rescan_of_the_window(aws: Any) -> None:
     [execution] = sfn.list_executions(stateMachineArn=machine)["executions"]
     started = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
     window = {k: datetime.fromisoformat(v) for k, v in started["window"].items()}
-    assert window["to"] == now and window["from"] == now - timedelta(days=7)
+    assert window["to"] == now
+    assert window["from"] == now - timedelta(days=7)
     assert started["reason"] == "definitions-update"
-    assert started["limit"] == SCHEDULED_LIMIT and started["dryRun"] is False
+    assert started["limit"] == SCHEDULED_LIMIT
+    assert started["dryRun"] is False

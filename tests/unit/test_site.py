@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from filepipe.site import FRONTEND, publish, site_config
+from filepipe.site import FRONTEND, publish, site_config, start_definitions_update
 from tests.stack import REGION, StackFixture
 
 
@@ -36,3 +36,20 @@ def test_publish_uploads_the_site_and_removes_stale_files(stack: StackFixture) -
     assert index["Body"].read() == (FRONTEND / "index.html").read_bytes()
     config = s3.get_object(Bucket=bucket, Key="config.json")
     assert json.loads(config["Body"].read()) == {"apiUrl": "https://api.example.com"}
+
+
+class _Lambda:
+    def __init__(self) -> None:
+        self.invoked: list[dict[str, str]] = []
+
+    def invoke(self, **kwargs: str) -> None:
+        self.invoked.append(kwargs)
+
+
+def test_the_definitions_update_starts_once_in_clamav_mode_only(stack: StackFixture) -> None:
+    awslambda = _Lambda()
+    # The template's default scanner, GuardDuty, has no definitions update to start.
+    assert "DefinitionsUpdateFunctionName" not in stack.stack.outputs
+    assert start_definitions_update(awslambda, stack.stack.outputs) is False
+    assert start_definitions_update(awslambda, {"DefinitionsUpdateFunctionName": "s-Definitions-1"}) is True
+    assert awslambda.invoked == [{"FunctionName": "s-Definitions-1", "InvocationType": "Event"}]

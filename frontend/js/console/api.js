@@ -65,7 +65,8 @@ export class ConsoleApi extends EventTarget {
     for (const [name, value] of Object.entries(query || {})) {
       if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
     }
-    const headers = { Accept: "application/json", Authorization: `Bearer ${this.token()}` };
+    const token = this.token();
+    const headers = { Accept: "application/json", Authorization: `Bearer ${token}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {
@@ -77,7 +78,11 @@ export class ConsoleApi extends EventTarget {
     if (!response.ok) {
       const error = (data && data.error) || {};
       const failure = new ConsoleApiError(response.status, error.code || `HTTP${response.status}`, error.message || `Request failed (HTTP ${response.status}).`);
-      if (response.status === 401) this.dispatchEvent(new CustomEvent("unauthorized", { detail: failure }));
+      // A refusal of a token the operator has replaced since (a request still in flight when a wrong
+      // token was refused) says nothing of the token in use now.
+      if (response.status === 401 && token === this.token()) {
+        this.dispatchEvent(new CustomEvent("unauthorized", { detail: failure }));
+      }
       throw failure;
     }
     return data;
@@ -91,12 +96,17 @@ export class ConsoleApi extends EventTarget {
     return this.request("GET", `/executions/${encodeURIComponent(name)}`);
   }
 
-  definition() {
-    this.definitionPromise = this.definitionPromise || this.request("GET", "/definition").catch((error) => {
-      this.definitionPromise = null;
-      throw error;
-    });
-    return this.definitionPromise;
+  /** A workflow's definition (ProcessUpload unless named), fetched once per workflow. */
+  definition(workflow = "ProcessUpload") {
+    this.definitionPromises = this.definitionPromises || new Map();
+    if (!this.definitionPromises.has(workflow)) {
+      const promise = this.request("GET", "/definition", { query: { workflow } }).catch((error) => {
+        this.definitionPromises.delete(workflow);
+        throw error;
+      });
+      this.definitionPromises.set(workflow, promise);
+    }
+    return this.definitionPromises.get(workflow);
   }
 
   deadLetters() {

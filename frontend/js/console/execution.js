@@ -148,7 +148,10 @@ export class ExecutionView extends PolledView {
     let execution;
     try {
       [definition, execution] = await this.readShown(
-        () => Promise.all([this.api.definition(), this.api.execution(this.name)]),
+        async () => {
+          const found = await this.api.execution(this.name);
+          return [await this.api.definition(found.workflow), found];
+        },
         (error) => (error.status === 404 ? `There is no execution named ${this.name}.` : `Couldn't load this execution: ${error.message}`),
         this.loadError,
       );
@@ -191,7 +194,9 @@ export class ExecutionView extends PolledView {
     this.badgeSlot.replaceChildren(statusBadge(execution.status));
     const started = parseTime(execution.startDate);
     this.summaryEl.replaceChildren(
-      wideFact("File", h("a", { href: `/console?file=${encodeURIComponent(execution.fileId)}`, class: "mono" }, execution.fileId)),
+      execution.workflow === "RescanFiles"
+        ? wideFact("Workflow", h("span", { "data-testid": "execution-workflow" }, "Rescan of stored files (RescanFiles)"))
+        : wideFact("File", h("a", { href: `/console?file=${encodeURIComponent(execution.fileId)}`, class: "mono" }, execution.fileId)),
       fact("Started", h("time", { datetime: started?.toISOString() || "" }, formatMoment(execution.startDate))),
       fact("Stopped", execution.stopDate ? formatMoment(execution.stopDate) : "–"),
       fact("Duration", h("span", { "data-testid": "execution-duration" }, formatSeconds(executionSeconds(execution)))),

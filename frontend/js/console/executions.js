@@ -6,6 +6,14 @@ import { EXECUTION_STATUSES, executionInfo, executionSeconds, formatMoment, form
 
 const REFRESH_MS = 2000;
 
+/** An upload's run links to the runs of its file; a rescan covers many files, so it says what it is instead. */
+function fileCell(item) {
+  if (item.workflow === "RescanFiles") {
+    return h("span", { class: "badge tone-info", "data-testid": "workflow-label", title: "A rescan of stored files (RescanFiles)" }, "Rescan");
+  }
+  return h("a", { href: `/console?file=${encodeURIComponent(item.fileId)}`, class: "mono muted-link", title: `Only the runs of ${item.fileId}` }, item.fileId);
+}
+
 export class ExecutionsView extends PolledView {
   constructor(api, navigate) {
     super(REFRESH_MS);
@@ -145,11 +153,11 @@ export class ExecutionsView extends PolledView {
     const cells = {
       name: h("td", {}, h("a", { href: `/console/executions/${encodeURIComponent(item.name)}`, class: "mono", "data-testid": "execution-link" }, item.name)),
       status: h("td"),
-      file: h("td", {}, h("a", { href: `/console?file=${encodeURIComponent(item.fileId)}`, class: "mono muted-link", title: `Only the runs of ${item.fileId}` }, item.fileId)),
+      file: h("td", {}, fileCell(item)),
       started: h("td", { class: "when" }),
       duration: h("td", { class: "num" }),
     };
-    const tr = h("tr", { "data-execution": item.name, "data-testid": "execution-row" }, Object.values(cells));
+    const tr = h("tr", { "data-execution": item.name, "data-workflow": item.workflow || "ProcessUpload", "data-testid": "execution-row" }, Object.values(cells));
     return { tr, cells, status: null };
   }
 

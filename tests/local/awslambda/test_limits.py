@@ -111,17 +111,19 @@ def set_property(text: str, resource: str, name: str, value: str, indent: int = 
 def test_memory_or_timeout_lambda_refuses_stops_the_deployment(
     aws: None, tmp_path: Path, name: str, value: str, refusal: str
 ) -> None:
-    path = template_copy(tmp_path, lambda text: set_property(text, "ScanFunction", name, value))
-    with pytest.raises(ValueError, match=re.escape(f"ScanFunction: Lambda refuses it ({refusal}")):
+    path = template_copy(tmp_path, lambda text: set_property(text, "ValidateFunction", name, value))
+    with pytest.raises(ValueError, match=re.escape(f"ValidateFunction: Lambda refuses it ({refusal}")):
         provision_copy(path)
 
 
 def test_ephemeral_storage_over_10_gb_stops_the_deployment(aws: None, tmp_path: Path) -> None:
-    path = template_copy(tmp_path, lambda text: set_property(text, "ScanFunction", "Size", "20480", indent=8))
+    path = template_copy(
+        tmp_path, lambda text: set_property(text, "ValidateFunction", "Size", "20480", indent=8)
+    )
     with pytest.raises(
         ValueError,
         match=re.escape(
-            "ScanFunction: Lambda refuses it (ValidationException): 1 validation error detected: Value "
+            "ValidateFunction: Lambda refuses it (ValidationException): 1 validation error detected: Value "
             "'20480' at 'ephemeralStorage.size' failed to satisfy constraint: Member must have value less "
             "than or equal to 10240"
         ),

@@ -46,6 +46,8 @@ def provisioned(template: Template, make_stack: Any) -> Any:
             changed,
             "iam-deliveries",
             region=REGION,
+            # ClamAV mode: its definitions update is the template's schedule.
+            parameters={"Scanner": "ClamAV"},
             iam_enforced=True,
         )
 

@@ -173,9 +173,15 @@ def test_a_task_takes_one_outcome_with_its_cause_and_refuses_its_token_after(run
         "Error": "ScannerUnavailable",
         "Cause": "GuardDuty: FAILED",
     }
-    with pytest.raises(ClientError) as refused:
-        _sfn().send_task_failure(taskToken=tokens["Second"], error="Again")
-    assert refused.value.response["Error"]["Code"] == "TaskTimedOut"
+    # The execution is over too: moto looked for the token among running executions only (InvalidToken).
+    for send in (
+        lambda: _sfn().send_task_success(taskToken=tokens["Second"], output="{}"),
+        lambda: _sfn().send_task_failure(taskToken=tokens["Second"], error="Again"),
+        lambda: _sfn().send_task_heartbeat(taskToken=tokens["Second"]),
+    ):
+        with pytest.raises(ClientError) as refused:
+            send()
+        assert refused.value.response["Error"]["Code"] == "TaskTimedOut"
 
 
 def test_a_redriven_execution_tells_its_redrive_count_to_the_task(runner: Runner) -> None:

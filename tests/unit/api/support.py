@@ -18,7 +18,7 @@ from filepipe.local.services.awslambda.invoke import context_for
 from tests.stack import StackFixture
 
 EVENTS_DIR = Path(__file__).resolve().parents[3] / "events" / "api"
-PUBLIC_EVENTS = frozenset({"get_share", "download_share"})
+PUBLIC_EVENTS = frozenset({"get_share", "unlock_share", "download_share"})
 _UNSET: Any = object()
 
 

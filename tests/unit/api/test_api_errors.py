@@ -12,14 +12,14 @@ from common.errors import ServiceThrottled
 from common.model import Status
 from common.records import FileRecords
 from common.settings import SettingsError
-from tests.unit.api.support import EVENTS_DIR, ApiClient, Seeder, load_event, new_user
+from tests.unit.api.support import EVENTS_DIR, PUBLIC_EVENTS, ApiClient, Seeder, load_event, new_user
 
 ALL_EVENTS = sorted(path.stem for path in EVENTS_DIR.glob("*.json"))
 PATH_PARAMS = {"fileId", "token"}
 
 
 def test_every_sample_event_is_a_real_shaped_http_api_v2_event() -> None:
-    assert len(ALL_EVENTS) == 11
+    assert len(ALL_EVENTS) == 17
     for name in ALL_EVENTS:
         event = load_event(name)
         method, route = event["routeKey"].split(" ", 1)
@@ -32,7 +32,7 @@ def test_every_sample_event_is_a_real_shaped_http_api_v2_event() -> None:
         for param, value in (event.get("pathParameters") or {}).items():
             assert "{" + param + "}" in route
             assert value in event["rawPath"]
-        if name in {"get_share", "download_share"}:
+        if name in PUBLIC_EVENTS:
             assert "authorizer" not in context
             assert "authorization" not in event["headers"]
         else:
@@ -63,16 +63,12 @@ def test_garbage_never_reaches_the_catch_all(client: ApiClient, name: str) -> No
     owner = new_user()
     answered: set[int] = set()
     for body in bodies:
-        response = client.call(
-            name, sub=None if name in {"get_share", "download_share"} else owner, raw_body=body
-        )
+        response = client.call(name, sub=None if name in PUBLIC_EVENTS else owner, raw_body=body)
         answered.add(response.status)
     for value in path_values:
         path = {param: value for param in params}
         if path and value:
-            response = client.call(
-                name, sub=None if name in {"get_share", "download_share"} else owner, path=path
-            )
+            response = client.call(name, sub=None if name in PUBLIC_EVENTS else owner, path=path)
             answered.add(response.status)
     for query in ({"limit": "-1"}, {"limit": "1e9"}, {"nextToken": "\u0000"}, {"unknown": "1"}):
         answered.add(client.call(name, query=query).status)

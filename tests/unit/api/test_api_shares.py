@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from api.files import CleanLinks
-from api.models import CreateShareRequest
+from api.models import CreateShareRequest, PublicShare
 from api.sharing import OwnerShares, PublicShares, new_share_token, share_id_for
 from common.errors import NotFound
 from common.model import Status, clean_key
@@ -44,7 +44,17 @@ def test_share_lifecycle_lookup_never_counts_downloads_do_until_exhausted(
     created = _create(client, owner, file_id, maxDownloads=2)
 
     token = str(created["token"])
-    assert set(created) == {"shareId", "token", "url", "expiresAt", "maxDownloads"}
+    assert set(created) == {
+        "shareId",
+        "token",
+        "url",
+        "expiresAt",
+        "maxDownloads",
+        "fileIds",
+        "passwordProtected",
+    }
+    assert created["fileIds"] == [file_id]
+    assert created["passwordProtected"] is False
     assert len(token) >= 22
     assert URL_SAFE.fullmatch(token)
     assert created["url"] == f"https://localhost/s/{token}"
@@ -72,7 +82,17 @@ def test_share_lifecycle_lookup_never_counts_downloads_do_until_exhausted(
         "thumbnailUrl",
         "expiresAt",
         "downloadsRemaining",
+        "files",
     }
+    assert lookup.body["files"] == [
+        {
+            "fileId": file_id,
+            "name": "holiday.jpg",
+            "size": len(b"jpeg bytes"),
+            "contentType": "image/jpeg",
+            "thumbnailUrl": lookup.body["thumbnailUrl"],
+        }
+    ]
     assert lookup.body["name"] == "holiday.jpg"
     assert lookup.body["size"] == len(b"jpeg bytes")
     assert lookup.body["contentType"] == "image/jpeg"
@@ -302,7 +322,9 @@ def test_share_expires_at_its_second(api_stack: StackFixture, seed: Seeder) -> N
     assert created.expiresAt == "2030-01-01T13:00:00.000Z"
 
     clock.now += timedelta(seconds=3599)
-    assert public.lookup(created.token).name == "holiday.jpg"
+    page = public.lookup(created.token)
+    assert isinstance(page, PublicShare)
+    assert page.name == "holiday.jpg"
     assert public.download(created.token).url
 
     clock.now += timedelta(seconds=1)

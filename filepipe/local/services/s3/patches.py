@@ -1,15 +1,17 @@
-"""S3's patches to moto: objects kept in memory and shared rather than copied, bucket policies left to IAM.
+"""S3's patches to moto: objects shared rather than copied, bucket policies left to IAM, part checksums.
 
 moto stores each object in a spooled temporary file and copies its bytes on every write, read and copy;
-these patches share the bytes of objects held in memory (within a budget) and reuse a copy's ETag. They
+these patches share the bytes of objects held in memory (within a budget) and reuse a copy's ETag. Those
 change what moto costs, never what it answers. moto's own bucket-policy check stands aside for the
-runtime's IAM evaluation, which applies bucket policies with the caller and conditions.
+runtime's IAM evaluation, which applies bucket policies with the caller and conditions. Multipart parts
+are checked against their checksums, and listed and completed with them, as S3 does.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 import weakref
 from collections import deque
@@ -260,3 +262,132 @@ def leave_bucket_policies_to_iam() -> Uninstall:
         return PermissionResult.NEUTRAL
 
     return replace(FakeBucket, get_permission=get_permission)
+
+
+_PART_NUMBER = re.compile(r"<PartNumber>(\d+)</PartNumber>")
+
+
+@moto_patch(
+    "moto.s3.responses.S3Response.upload_part",
+    "moto.s3.responses.S3Response.list_parts",
+    "moto.s3.responses.S3Response._complete_multipart_body",
+    "moto.s3.responses.S3Response._get_param",
+    "moto.s3.responses.S3Response._get_int_param",
+    "moto.s3.models.FakeMultipart",
+    "moto.s3.models.FakeKey",
+    "moto.s3.exceptions.S3ClientError",
+)
+def verify_part_checksums() -> Uninstall:
+    """Parts of a multipart upload carry their checksums as on S3: checked, listed, asked for at completion.
+
+    moto stores a part whatever its ``x-amz-checksum-*`` header says (a wrong SHA-256, or none on an
+    upload created with ``ChecksumAlgorithm``), lists parts without checksums and completes an upload
+    without them. This applies S3's rules (``checksums.py``) before moto stores a part or joins the parts,
+    keeps each part's checksum on it, adds it to the UploadPart answer and to ListParts. Relies on
+    ``S3Response``'s ``backend``, ``bucket_name``, ``headers``, ``body`` (an aws-chunked body decoded) and
+    ``raw_body`` (as sent), on ``upload_part`` and ``list_parts`` answering ``(status, headers, body)``
+    (ListParts as XML with ``<PartNumber>`` and ``<UploadId>`` elements), on the bucket's ``multiparts``
+    of ``FakeMultipart`` (``metadata`` with ``x-amz-checksum-algorithm`` and ``x-amz-checksum-type``,
+    ``parts`` by number) and on ``FakeKey``'s ``etag``, ``checksum_algorithm`` and ``checksum_value``; an
+    ``S3ClientError`` raised in a key request is answered as S3's XML error, 400 for these codes.
+    """
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.responses import S3Response
+
+    from filepipe.local.services.s3 import checksums
+    from filepipe.local.services.s3.post import S3PostError
+
+    upload_part = S3Response.upload_part
+    list_parts = S3Response.list_parts
+    complete_body = S3Response._complete_multipart_body
+
+    def multipart_of(response: Any) -> Any:
+        try:
+            bucket = response.backend.get_bucket(response.bucket_name)
+            return bucket.multiparts[response._get_param("uploadId")]
+        except (KeyError, S3ClientError):
+            return None  # moto's own answer follows: NoSuchUpload, NoSuchBucket
+
+    def refusal(error: S3PostError) -> S3ClientError:
+        return S3ClientError(error.code, error.message)
+
+    def stored_checksum(part: Any) -> checksums.PartChecksum | None:
+        algorithm, value = getattr(part, "checksum_algorithm", None), getattr(part, "checksum_value", None)
+        return checksums.PartChecksum(algorithm, value) if algorithm and value else None
+
+    def checked_upload_part(self: Any) -> Any:
+        multipart = multipart_of(self)
+        if multipart is None:
+            return upload_part(self)
+        headers = {str(name).lower(): str(value) for name, value in dict(self.headers).items()}
+        try:
+            checksum = checksums.check_part(
+                multipart.metadata.get("x-amz-checksum-algorithm"),
+                headers,
+                self.body or b"",
+                headers.get("x-amz-trailer", ""),
+                self.raw_body or b"",
+            )
+        except S3PostError as error:
+            raise refusal(error) from None
+        status, response_headers, body = upload_part(self)
+        part = multipart.parts.get(self._get_int_param("partNumber"))
+        if checksum is not None and part is not None:
+            part.checksum_algorithm = checksum.algorithm
+            part.checksum_value = checksum.value
+            response_headers[f"x-amz-checksum-{checksum.algorithm.lower()}"] = checksum.value
+        return status, response_headers, body
+
+    def listed_with_checksums(self: Any) -> Any:
+        status, headers, body = list_parts(self)
+        multipart = multipart_of(self)
+        if multipart is None or status != 200:
+            return status, headers, body
+        text = body.decode() if isinstance(body, bytes) else str(body)
+
+        def with_checksum(match: re.Match[str]) -> str:
+            stored = stored_checksum(multipart.parts.get(int(match.group(1))))
+            if stored is None:
+                return match.group(0)
+            element = f"Checksum{stored.algorithm}"
+            return f"{match.group(0)}<{element}>{stored.value}</{element}>"
+
+        text = _PART_NUMBER.sub(with_checksum, text)
+        algorithm = multipart.metadata.get("x-amz-checksum-algorithm")
+        if algorithm:
+            # S3's default is composite (a checksum of the parts' checksums); CRC64NVME is whole-object only.
+            kind = multipart.metadata.get("x-amz-checksum-type") or (
+                "FULL_OBJECT" if algorithm.upper() == "CRC64NVME" else "COMPOSITE"
+            )
+            text = text.replace(
+                "</UploadId>",
+                f"</UploadId><ChecksumAlgorithm>{algorithm.upper()}</ChecksumAlgorithm>"
+                f"<ChecksumType>{kind}</ChecksumType>",
+                1,
+            )
+        for name in [name for name in headers if name.lower() == "content-length"]:
+            headers[name] = str(len(text.encode()))
+        return status, headers, text
+
+    def completed_with_checksums(self: Any, body: bytes) -> Any:
+        multipart = multipart_of(self)
+        if multipart is not None:
+            algorithm = multipart.metadata.get("x-amz-checksum-algorithm")
+            for named in checksums.completed_parts(body):
+                part = multipart.parts.get(named.number)
+                if part is None or part.etag.strip('"') != named.etag.strip('"'):
+                    continue  # moto answers InvalidPart for it
+                try:
+                    checksums.check_completed_part(
+                        algorithm, named.number, named.checksums, stored_checksum(part)
+                    )
+                except S3PostError as error:
+                    raise refusal(error) from None
+        return complete_body(self, body)
+
+    return replace(
+        S3Response,
+        upload_part=checked_upload_part,
+        list_parts=listed_with_checksums,
+        _complete_multipart_body=completed_with_checksums,
+    )

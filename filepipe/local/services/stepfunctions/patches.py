@@ -607,6 +607,11 @@ _CLOSED_TASK_MESSAGE = "The task of this token is closed already (it ended or ti
     "moto.stepfunctions.responses.StepFunctionResponse.stepfunction_backend",
     "moto.stepfunctions.responses.StepFunctionResponse._get_param",
     "moto.stepfunctions.parser.models.StepFunctionsParserBackend.send_task_failure",
+    "moto.stepfunctions.parser.models.StepFunctionsParserBackend.send_task_success",
+    "moto.stepfunctions.parser.models.StepFunctionsParserBackend.send_task_heartbeat",
+    "moto.stepfunctions.parser.models.StepFunctionsParserBackend._get_executions",
+    "moto.stepfunctions.parser.api.InvalidToken",
+    "moto.stepfunctions.parser.api.ExecutionStatus",
     "moto.stepfunctions.parser.asl.eval.callback.callback.CallbackEndpoint.interrupt_all",
     "moto.stepfunctions.parser.asl.eval.callback.callback.CallbackPoolManager.notify",
     "moto.stepfunctions.parser.asl.eval.callback.callback.CallbackPoolManager.heartbeat",
@@ -620,17 +625,21 @@ def callbacks_as_on_aws() -> Uninstall:
     ResultPath holds both. Once the task is over (completed, failed, timed out), SendTaskSuccess,
     SendTaskFailure and SendTaskHeartbeat with its token answer TaskTimedOut, as the API reference says of
     a task "already closed"; moto kept accepting them, and SendTaskFailure even for an execution that had
-    ended. A task is over when the interpreter stops waiting on its token (``interrupt_all``). Only the
-    parser backend (the one that runs executions) takes a cause; moto's other backend, which runs nothing,
-    keeps its answer.
+    ended, while it answered SendTaskSuccess and SendTaskHeartbeat for an ended execution's token with
+    InvalidToken (it looks among running executions only). A task is over when the interpreter stops
+    waiting on its token (``interrupt_all``). Only the parser backend (the one that runs executions) takes a
+    cause; moto's other backend, which runs nothing, keeps its answer.
     """
     from moto.core.exceptions import AWSError
     from moto.core.responses import EmptyResult
+    from moto.stepfunctions.parser.api import ExecutionStatus, InvalidToken
     from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackPoolManager
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
     from moto.stepfunctions.responses import StepFunctionResponse
 
     original_failure = StepFunctionResponse.send_task_failure
+    original_backend_success = StepFunctionsParserBackend.send_task_success
+    original_backend_heartbeat = StepFunctionsParserBackend.send_task_heartbeat
     original_interrupt = CallbackEndpoint.interrupt_all
     original_notify = CallbackPoolManager.notify
     original_heartbeat = CallbackPoolManager.heartbeat
@@ -662,10 +671,39 @@ def callbacks_as_on_aws() -> Uninstall:
         refuse_closed(self, callback_id)
         return bool(original_heartbeat(self, callback_id))
 
+    def refuse_ended(backend: Any, token: str) -> None:
+        for execution in backend._get_executions():
+            env = getattr(execution.exec_worker, "env", None)
+            if env is None or env.callback_pool_manager.get(token) is None:
+                continue
+            # An ended execution's tasks are over, even before its interpreter stops waiting on them.
+            if execution.status != ExecutionStatus.RUNNING:
+                raise AWSError(_CLOSED_TASK_MESSAGE, exception_type="TaskTimedOut", status=400)
+            refuse_closed(env.callback_pool_manager, token)
+
+    def backend_success(self: Any, task_token: str, outcome: str) -> Any:
+        try:
+            return original_backend_success(self, task_token, outcome)
+        except InvalidToken:
+            refuse_ended(self, task_token)
+            raise
+
+    def backend_heartbeat(self: Any, task_token: str) -> Any:
+        try:
+            return original_backend_heartbeat(self, task_token)
+        except InvalidToken:
+            refuse_ended(self, task_token)
+            raise
+
     undo = [
         replace(StepFunctionResponse, send_task_failure=send_task_failure),
         replace(CallbackEndpoint, interrupt_all=interrupt_all),
         replace(CallbackPoolManager, notify=notify, heartbeat=heartbeat),
+        replace(
+            StepFunctionsParserBackend,
+            send_task_success=backend_success,
+            send_task_heartbeat=backend_heartbeat,
+        ),
     ]
 
     def uninstall() -> None:
