@@ -8,16 +8,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from filepipe.runtime_state import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from tests.local.conftest import LocalProcess
+from tests.local.stepfunctions.scene import clients, workflow_role
 
 pytestmark = pytest.mark.local
 
-REGION = "us-east-1"
 NAME = "callbacks-test"
 
 
@@ -25,35 +23,14 @@ class Scene:
     """A state machine whose callback tasks send their tokens to a queue the test reads."""
 
     def __init__(self, local_stack: LocalProcess) -> None:
-        session = boto3.session.Session(
-            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY, region_name=REGION
-        )
-
-        def client(service: str) -> Any:
-            return session.client(service, endpoint_url=local_stack.aws_endpoint)
-
+        client = clients(local_stack)
         self.sqs, self.sfn, iam = client("sqs"), client("stepfunctions"), client("iam")
         self.queue = self.sqs.create_queue(QueueName=f"{NAME}-tokens")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "states.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-        role = iam.create_role(RoleName=NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
-        sends = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn}],
-        }
-        iam.put_role_policy(RoleName=NAME, PolicyName="sends", PolicyDocument=json.dumps(sends))
-        self.role_arn = role["Arn"]
+        sends = {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn}
+        self.role_arn = workflow_role(iam, NAME, [sends])
         self.tokens: dict[str, str] = {}
 
     def callback(self, name: str, next_state: str | None, timeout: int = 60) -> dict[str, Any]:

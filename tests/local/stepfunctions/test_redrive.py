@@ -6,16 +6,14 @@ import json
 import time
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from filepipe.runtime_state import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from tests.local.conftest import LocalProcess
+from tests.local.stepfunctions.scene import clients, workflow_role
 
 pytestmark = pytest.mark.local
 
-REGION = "us-east-1"
 STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
@@ -23,39 +21,17 @@ class Scene:
     """A state machine whose one task reads an object that is not there yet, and a queue of its events."""
 
     def __init__(self, local_stack: LocalProcess) -> None:
-        session = boto3.session.Session(
-            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY, region_name=REGION
-        )
-
-        def client(service: str) -> Any:
-            return session.client(service, endpoint_url=local_stack.aws_endpoint)
-
+        client = clients(local_stack)
         self.s3, self.sqs, self.sfn = client("s3"), client("sqs"), client("stepfunctions")
         iam, events = client("iam"), client("events")
         self.bucket = "redrive-test-objects"
         self.s3.create_bucket(Bucket=self.bucket)
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "states.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-        role = iam.create_role(RoleName="redrive-test", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
         reads = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:ListBucket"],
-                    "Resource": [f"arn:aws:s3:::{self.bucket}", f"arn:aws:s3:::{self.bucket}/*"],
-                }
-            ],
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{self.bucket}", f"arn:aws:s3:::{self.bucket}/*"],
         }
-        iam.put_role_policy(RoleName="redrive-test", PolicyName="reads", PolicyDocument=json.dumps(reads))
+        role_arn = workflow_role(iam, "redrive-test", [reads])
         definition = {
             "StartAt": "Read the object",
             "States": {
@@ -69,7 +45,7 @@ class Scene:
             },
         }
         self.machine = self.sfn.create_state_machine(
-            name="redrive-test", definition=json.dumps(definition), roleArn=role["Arn"]
+            name="redrive-test", definition=json.dumps(definition), roleArn=role_arn
         )["stateMachineArn"]
         self.queue = self.sqs.create_queue(QueueName="redrive-test-events")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])[
