@@ -704,18 +704,32 @@ def test_definitions_update_uploads_only_changes(
     first = build_database_container(datetime.now(UTC) - timedelta(hours=3))
     use_freshclam_output(monkeypatch, tmp_path, "daily.cvd", first)
     report = update_definitions(store, DEFINITIONS_BUCKET, work, fake_freshclam, tmp_path / "lib")
-    assert report.as_dict() == {"uploaded": ["daily.cvd"], "unchanged": [], "removed": []}
+    assert report.as_dict() == {
+        "uploaded": ["daily.cvd"],
+        "unchanged": [],
+        "removed": [],
+        "fingerprint": hashlib.sha256(
+            f"daily.cvd:{hashlib.sha256(first).hexdigest()}\n".encode()
+        ).hexdigest(),
+    }
     assert published(aws) == {"clamav/daily.cvd": first, "freshclam/freshclam.dat": b"state"}
 
     again = update_definitions(store, DEFINITIONS_BUCKET, work, fake_freshclam, tmp_path / "lib")
-    assert again.as_dict() == {"uploaded": [], "unchanged": ["daily.cvd"], "removed": []}
+    # The same definitions: nothing uploaded, and the same fingerprint (so no second rescan starts).
+    assert again.as_dict() == {**report.as_dict(), "uploaded": [], "unchanged": ["daily.cvd"]}
 
     # A fresh sandbox starts from the published files; freshclam turns daily.cvd into daily.cld.
     second = build_database_container(datetime.now(UTC))
     use_freshclam_output(monkeypatch, tmp_path, "daily.cld", second)
     monkeypatch.setenv("FAKE_FRESHCLAM_REMOVE", "daily.cvd")
     cold = update_definitions(store, DEFINITIONS_BUCKET, tmp_path / "cold", fake_freshclam, None)
-    assert cold.as_dict() == {"uploaded": ["daily.cld"], "unchanged": [], "removed": ["daily.cvd"]}
+    assert cold.as_dict() | {"fingerprint": ""} == {
+        "uploaded": ["daily.cld"],
+        "unchanged": [],
+        "removed": ["daily.cvd"],
+        "fingerprint": "",
+    }
+    assert cold.fingerprint != report.fingerprint
     assert published(aws)["clamav/daily.cld"] == second
     assert "clamav/daily.cvd" not in published(aws)
     runs = (tmp_path / "freshclam.log").read_text().splitlines()

@@ -148,6 +148,7 @@ def test_the_sandbox_starts_debian_s_clamd_once_and_scans_with_it(
         "DEFINITIONS_MAX_AGE_HOURS": "48",
         "SCAN_MAX_BYTES": str(1024 * 1024),
         "INGEST_BUCKET": INGEST_BUCKET,
+        "CLEAN_BUCKET": "filepipe-files-image",
         "POWERTOOLS_METRICS_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)

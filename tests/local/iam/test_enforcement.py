@@ -151,15 +151,15 @@ def test_a_role_is_refused_what_its_policies_do_not_grant_in_each_services_own_w
     caller = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/test"
     table = physical["FilesTable"]
     status, code, message = refusal(
-        lambda: as_role(local_stack, "ShareApiFunctionRole", "dynamodb").put_item(
-            TableName=table, Item={"pk": {"S": "x"}, "sk": {"S": "y"}}
+        lambda: as_role(local_stack, "ShareApiFunctionRole", "dynamodb").delete_item(
+            TableName=table, Key={"pk": {"S": "x"}, "sk": {"S": "y"}}
         )
     )
     assert (status, code) == (400, "AccessDeniedException")
     assert message == (
-        f"User: {caller} is not authorized to perform: dynamodb:PutItem on resource: "
+        f"User: {caller} is not authorized to perform: dynamodb:DeleteItem on resource: "
         f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table} because no identity-based policy allows the "
-        "dynamodb:PutItem action"
+        "dynamodb:DeleteItem action"
     )
     ingest = physical["IngestBucket"]
     status, code, message = refusal(
@@ -268,8 +268,11 @@ NOBODY_WRITES_QUARANTINE = (
     "            Action: s3:PutObject\n"
     '            Resource: !Sub "${QuarantineBucket.Arn}/*"\n'
 )
-NOTIFY_PUTS_EVENTS = "        - EventBridgePutEventsPolicy: {EventBusName: !Ref FilepipeEventBus}\n"
 NOTIFY_SENDS_AS = "                  ses:FromAddress: !Ref SenderEmail\n"
+# The notify function's grant follows its SES one (the share function has one of its own).
+NOTIFY_PUTS_EVENTS = (
+    NOTIFY_SENDS_AS + "        - EventBridgePutEventsPolicy: {EventBusName: !Ref FilepipeEventBus}\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -282,8 +285,7 @@ def workflow_mistakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
         # The quarantine bucket denied to everyone.
         replace(QUARANTINE_POLICY, QUARANTINE_POLICY + NOBODY_WRITES_QUARANTINE),
         # Notify loses its EventBridge grant, and may send email only from another address.
-        replace(NOTIFY_PUTS_EVENTS, ""),
-        replace(NOTIFY_SENDS_AS, NOTIFY_SENDS_AS.replace("!Ref SenderEmail", "someone-else@example.com")),
+        replace(NOTIFY_PUTS_EVENTS, NOTIFY_SENDS_AS.replace("!Ref SenderEmail", "someone-else@example.com")),
     )
     yield running
     running.stop()
