@@ -52,10 +52,10 @@ def mistaken_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPr
     )
     # The share function's settings gain a variable the template does not give it.
     public_handler = functions / "api" / "public_handler.py"
-    _edit(public_handler, "    load_settings(PublicApiSettings)", "    load_settings(SharePageSettings)")
+    _edit(public_handler, "    load_settings(ShareApiSettings)", "    load_settings(SharePageSettings)")
     public_handler.write_text(
         public_handler.read_text()
-        + "\n\nfrom pydantic import Field\n\n\nclass SharePageSettings(PublicApiSettings):\n"
+        + "\n\nfrom pydantic import Field\n\n\nclass SharePageSettings(ShareApiSettings):\n"
         + f'    share_link_domain: str = Field(alias="{UNDECLARED_VARIABLE}", min_length=1)\n'
     )
     with pytest.MonkeyPatch.context() as patch:
