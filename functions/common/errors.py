@@ -118,3 +118,15 @@ class Conflict(FilepipeError):
     """The request is well formed but the file's status does not allow it (e.g. sharing a file not READY)."""
 
     code = "Conflict"
+
+
+class RescanInvalid(FilepipeError):
+    """The rescan's input is not what the workflow accepts; nothing was scanned."""
+
+    code = "RescanInvalid"
+
+
+class StoredFileChanged(FilepipeError):
+    """The stored original is not the copy of the version the record names: left as it is, reported."""
+
+    code = "StoredFileChanged"

@@ -19,9 +19,9 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from common.errors import FilepipeError
+from common.errors import RescanInvalid, StoredFileChanged
 from common.model import FileRef, clean_key, clean_prefix, ingest_key, quarantine_key, rescan_key
-from common.storage import ObjectInfo
+from common.storage import ObjectInfo, ObjectStore
 
 MAX_LIMIT = 500
 # Table items read per list call; bounds one call's cost and keeps the page far below 256 KiB of state.
@@ -30,18 +30,6 @@ PAGE_SIZE = 100
 MAX_LISTED = 100
 SOURCE_VERSION = "source-version"
 FOUND_ON_RESCAN = "MALWARE_FOUND_ON_RESCAN"
-
-
-class RescanInvalid(FilepipeError):
-    """The rescan's input is not what the workflow accepts; nothing was scanned."""
-
-    code = "RescanInvalid"
-
-
-class StoredFileChanged(FilepipeError):
-    """The stored original is not the copy of the version the record names: left as it is, reported."""
-
-    code = "StoredFileChanged"
 
 
 # ------------------------------------------------------------------ the run's input and progress
@@ -231,27 +219,7 @@ class StoredFile:
         return FileRef(ingest_bucket, key, self.source_version, self.owner_id, self.file_id)
 
 
-class Store(Protocol):
-    def head(self, bucket: str, key: str, version: str | None = None) -> ObjectInfo: ...
-
-    def copy(
-        self,
-        source_bucket: str,
-        source_key: str,
-        source_version: str | None,
-        source_size: int,
-        bucket: str,
-        key: str,
-        content_type: str,
-        metadata: dict[str, str],
-    ) -> str | None: ...
-
-    def delete(self, bucket: str, key: str, version: str | None = None) -> None: ...
-
-    def delete_prefix(self, bucket: str, prefix: str) -> int: ...
-
-
-def locate(file: StoredFile, store: Store, clean_bucket: str) -> tuple[FileRef, ObjectInfo]:
+def locate(file: StoredFile, store: ObjectStore, clean_bucket: str) -> tuple[FileRef, ObjectInfo]:
     """The stored original's current version, checked to be the promoted copy of the record's upload."""
     key = clean_key(file.owner_id, file.file_id)
     info = store.head(clean_bucket, key)
@@ -263,7 +231,7 @@ def locate(file: StoredFile, store: Store, clean_bucket: str) -> tuple[FileRef, 
     return FileRef(clean_bucket, key, version, file.owner_id, file.file_id), info
 
 
-def stage(file: StoredFile, store: Store, clean_bucket: str, ingest_bucket: str) -> FileRef:
+def stage(file: StoredFile, store: ObjectStore, clean_bucket: str, ingest_bucket: str) -> FileRef:
     """A copy of the stored original where GuardDuty's plan scans it; its version is the one awaited."""
     source, info = locate(file, store, clean_bucket)
     key = rescan_key(file.owner_id, file.file_id)
@@ -280,7 +248,7 @@ def stage(file: StoredFile, store: Store, clean_bucket: str, ingest_bucket: str)
     return FileRef(ingest_bucket, key, version or "null", file.owner_id, file.file_id)
 
 
-def unstage(staged: FileRef, store: Store, ingest_bucket: str) -> None:
+def unstage(staged: FileRef, store: ObjectStore, ingest_bucket: str) -> None:
     if staged.bucket != ingest_bucket or staged.key != rescan_key(staged.owner_id, staged.file_id):
         raise ValueError(f"not a rescan copy: s3://{staged.bucket}/{staged.key}")
     store.delete(staged.bucket, staged.key, staged.version)
@@ -317,7 +285,7 @@ def quarantine_stored(
     signature: str,
     records: QuarantineRecords,
     shares: FileShares,
-    store: Store,
+    store: ObjectStore,
     buckets: Buckets,
     rescanned_at: str,
 ) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from common.errors import RescanInvalid
 from common.model import clean_key, new_file_id, quarantine_key
 from common.records import FileRecords, now_iso
 from common.shares import ShareRecords
@@ -14,7 +15,6 @@ from common.storage import ObjectStore
 from rescan.logic import (
     MAX_LIMIT,
     Buckets,
-    RescanInvalid,
     StoredFile,
     decode_cursor,
     encode_cursor,
