@@ -57,10 +57,11 @@ class RolePolicy:
 
 def role_of(stack: StackFixture, logical_id: str) -> RolePolicy:
     """The role the template gives function ``logical_id``: its inline and attached policies."""
-    iam = stack.client("iam")
-    role_arn = stack.client("lambda").get_function_configuration(
-        FunctionName=stack.function(logical_id).name
-    )["Role"]
+    return _role_of(stack, logical_id, stack.client("iam"), stack.client("lambda"))
+
+
+def _role_of(stack: StackFixture, logical_id: str, iam: Any, functions: Any) -> RolePolicy:
+    role_arn = functions.get_function_configuration(FunctionName=stack.function(logical_id).name)["Role"]
     name = role_arn.rsplit("/", 1)[-1]
     documents = [
         iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
@@ -78,7 +79,9 @@ def role_of(stack: StackFixture, logical_id: str) -> RolePolicy:
 
 
 def roles_of(stack: StackFixture) -> dict[str, RolePolicy]:
-    return {logical_id: role_of(stack, logical_id) for logical_id in stack.stack.functions}
+    # Two clients for all the functions: making one costs about as much as reading a role.
+    iam, functions = stack.client("iam"), stack.client("lambda")
+    return {logical_id: _role_of(stack, logical_id, iam, functions) for logical_id in stack.stack.functions}
 
 
 # ------------------------------------------------------------------ the botocore hooks

@@ -2,22 +2,88 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
 
 import common.aws
 import common.settings
 from common.model import FileRef, ingest_key, new_file_id
+from filepipe.local import moto_core_patches, moto_patches
+from filepipe.local.provision.provisioner import provision
+from filepipe.local.services.stepfunctions import patches as stepfunctions_patches
 from filepipe.local.stack.model import FunctionSpec, Stack
+from filepipe.template import Template
 
 REGION = "us-east-1"
 MOTO_CONFIG: Any = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
+
+
+def share_sdk_data() -> Callable[[], None]:
+    """Every botocore session reads the SDK's models through one loader, as in `filepipe local`; returns
+    what puts botocore back.
+
+    A session parses each service's model (and the endpoint rules) again through a loader of its own, a
+    tenth of a second or more per service. Tests make sessions all the time: mock_aws gives boto3 a new
+    default session, and the functions make one per client (common.aws), again after each test resets
+    them. The models are only read.
+    """
+    import botocore.session
+
+    shared = moto_core_patches.sdk_data_loader()
+    create_loader = botocore.session.create_loader
+
+    def loader(search_path_string: str | None = None) -> Any:
+        return shared if search_path_string is None else create_loader(search_path_string)
+
+    return moto_patches.replace(botocore.session, create_loader=loader)
+
+
+@contextmanager
+def spared_moto_work(definitions: Path) -> Iterator[None]:
+    """moto, inside a ``mock_aws`` already started, without the work `filepipe local` spares it.
+
+    Each of these patches changes what moto costs, never what it answers, and the runtime installs them
+    too. Without them a stack's provisioning goes mostly on moto loading SDK models and on parsing both
+    state machines' ASL, which moto also does again for every execution; ``definitions`` keeps the parsed
+    programs for the whole run, and every execution still gets a private copy.
+    """
+    with ExitStack() as installed:
+        for patch in (
+            moto_core_patches.share_sdk_data_loader,
+            moto_core_patches.remember_response_methods,
+            moto_core_patches.cache_serializer_aliases,
+            stepfunctions_patches.cache_json_paths,
+        ):
+            installed.callback(moto_patches.install(patch))
+        installed.callback(moto_patches.install(stepfunctions_patches.cache_definitions, definitions))
+        yield
+
+
+@contextmanager
+def stack_moto(definitions: Path) -> Iterator[None]:
+    """The moto a test's stack lives in: started anew, so nothing another test created is there."""
+    with mock_aws(config=MOTO_CONFIG), spared_moto_work(definitions):
+        yield
+
+
+def provision_stack(template: Template, **parameters: str) -> Stack:
+    """The template provisioned into the moto started (``stack_moto``), as the ``make_stack`` fixture does."""
+    return provision(
+        lambda service: boto3.client(service, region_name=REGION),
+        template,
+        "filepipe-test",
+        region=REGION,
+        parameters=parameters,
+    )
 
 
 def ingest_bucket(name: str) -> Any:

@@ -103,6 +103,9 @@ class Provisioning:
         iam_enforced: bool = False,
     ) -> None:
         self._clients = clients
+        # One client per service for the whole run: making a boto3 client costs about as much as the
+        # requests of a resource, and most resources make only one or two.
+        self._made_clients: dict[str, Any] = {}
         self.stack = stack
         self.site = site
         self._local_origins = {f"https://{site.web_host}": site.web_origin} if site else {}
@@ -133,7 +136,9 @@ class Provisioning:
 
     # ------------------------------------------------------------ what handlers use
     def client(self, service: str) -> Any:
-        return self._clients(service)
+        if service not in self._made_clients:
+            self._made_clients[service] = self._clients(service)
+        return self._made_clients[service]
 
     def name(self, logical: str, max_length: int = 63, lower: bool = False) -> str:
         """A name as CloudFormation makes one: stack, logical id and a digest, within ``max_length``."""
