@@ -21,7 +21,8 @@ TITLE = "filepipe API"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Upload files through presigned URLs, follow their processing, download and share them. Every route "
-    "needs a Cognito user pool token (`Authorization: Bearer ...`) except the two public share-link routes. "
+    "needs a Cognito user pool token (`Authorization: Bearer ...`) except the public share-link and "
+    "request-link routes. "
     'Errors are JSON `{"error": {"code": ..., "message": ...}}` with a 4xx status; a 5xx is always a defect.'
 )
 HANDLER_MODULES = ("api.handler", "api.public_handler")

@@ -1,4 +1,4 @@
-// Starts the page: reads config.json, then shows a share page, the sign-in card or the files.
+// Starts the page: reads config.json, then shows a share or request page, the sign-in card or the files.
 
 import { Api } from "./js/api.js";
 import { Auth } from "./js/auth.js";
@@ -7,6 +7,7 @@ import { loadConfig } from "./js/config.js";
 import { h, icon, replaceChildren } from "./js/dom.js";
 import { FilesView } from "./js/files.js";
 import { browserStorage, UnfinishedUploads } from "./js/resume.js";
+import { renderRequestPage, requestTokenFromPath } from "./js/requestpage.js";
 import { renderSharePage, shareTokenFromPath } from "./js/sharepage.js";
 import { announce, confirmDialog } from "./js/ui.js";
 import { Uploader } from "./js/upload.js";
@@ -64,6 +65,12 @@ async function main() {
   if (token !== null) {
     document.body.classList.add("is-share");
     await renderSharePage(view, config, token);
+    return;
+  }
+  const requestToken = requestTokenFromPath(window.location.pathname);
+  if (requestToken !== null) {
+    document.body.classList.add("is-share");
+    await renderRequestPage(view, config, requestToken);
     return;
   }
 

@@ -113,6 +113,9 @@ export class Api {
   abortUpload(fileId) {
     return this.delete(`/uploads/${encodeURIComponent(fileId)}`);
   }
+  getUsage() {
+    return this.get("/me/usage");
+  }
   /** `settings`: optional password, slidingExpirySeconds and notifyOn ("FIRST" | "EVERY"). */
   createShare(fileId, expiresInSeconds, maxDownloads, settings = {}) {
     const body = { expiresInSeconds, ...settings };
@@ -149,5 +152,40 @@ export class Api {
     if (password) body.password = password;
     if (fileId) body.fileId = fileId;
     return this.post(`/shares/${encodeURIComponent(token)}/download`, body);
+  }
+  /** `settings`: expiresInSeconds, maxFiles, maxBytes, and optionally password and note. */
+  createRequestLink(settings) {
+    return this.post("/requests", settings);
+  }
+  listRequestLinks() {
+    return this.get("/requests");
+  }
+  updateRequestLink(requestId, expiresInSeconds) {
+    return this.patch(`/requests/${encodeURIComponent(requestId)}`, { expiresInSeconds });
+  }
+  revokeRequestLink(requestId) {
+    return this.delete(`/requests/${encodeURIComponent(requestId)}`);
+  }
+  // A request link's guest routes: no token; a password and receipts travel in bodies, never in URLs.
+  getRequestLink(token) {
+    return this.get(`/requests/${encodeURIComponent(token)}`);
+  }
+  unlockRequestLink(token, password) {
+    return this.post(`/requests/${encodeURIComponent(token)}/unlock`, { password });
+  }
+  createGuestUpload(token, name, size, contentType, password) {
+    const body = { name, size, contentType };
+    if (password) body.password = password;
+    return this.post(`/requests/${encodeURIComponent(token)}/uploads`, body);
+  }
+  signGuestUploadParts(token, fileId, receipt, parts) {
+    return this.post(`/requests/${encodeURIComponent(token)}/uploads/${encodeURIComponent(fileId)}/parts`, { receipt, parts });
+  }
+  completeGuestUpload(token, fileId, receipt, uploadId, parts) {
+    return this.post(`/requests/${encodeURIComponent(token)}/uploads/${encodeURIComponent(fileId)}/complete`, { receipt, uploadId, parts });
+  }
+  /** `uploads`: [{fileId, receipt}]. */
+  guestUploadStatus(token, uploads) {
+    return this.post(`/requests/${encodeURIComponent(token)}/status`, { uploads });
   }
 }

@@ -14,8 +14,10 @@ import {
 } from "./format.js";
 import { acceptAttribute, describeLimits } from "./limits.js";
 import { sameFile } from "./resume.js";
+import { openRequestLinksDialog } from "./requests.js";
 import { openShareDialog } from "./share.js";
 import { announce, confirmDialog, copyText, toast, withBusy } from "./ui.js";
+import { UsageLine } from "./usage.js";
 
 const FAST_POLL_MS = 1000;
 const HIDDEN_PENDING_POLL_MS = 5000;
@@ -128,6 +130,7 @@ class FileRow {
     const metaParts = [formatBytes(size), typeName(contentType)];
     const when = file?.createdAt || transfer?.createdAt;
     if (when) metaParts.push(formatRelative(when));
+    if (file?.requestId) metaParts.push("sent through a request link");
     setText(this.meta, metaParts.filter(Boolean).join(" · "));
 
     const shown = this.#statusView(entry);
@@ -300,6 +303,7 @@ class FileRow {
     if (file.sha256) rows.push(["SHA-256", file.sha256, "hash"]);
     rows.push(["Uploaded", formatDateTime(file.createdAt)]);
     if (file.updatedAt) rows.push(["Last change", formatDateTime(file.updatedAt)]);
+    if (file.requestId) rows.push(["Sent through", `Request link ${file.requestId.slice(0, 12)}…`]);
     rows.push(["File ID", file.fileId, "mono"]);
     if (file.executionName) rows.push(["Processing run", file.executionName, "mono"]);
     const key = JSON.stringify(rows);
@@ -405,6 +409,7 @@ export class FilesView {
     this.loading = h("p", { class: "loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Loading your files…");
     this.banner = h("div", { class: "banner tone-warn", hidden: true, role: "status" });
     this.count = h("p", { class: "count", "data-testid": "file-count" });
+    this.usage = new UsageLine(this.api);
     this.moreButton = h("button", { type: "button", class: "btn", hidden: true }, h("span", { class: "btn-label" }, "Load more files"));
     this.moreButton.addEventListener("click", () => this.loadMore());
     const refresh = h(
@@ -414,6 +419,13 @@ export class FilesView {
       h("span", { class: "btn-label" }, "Refresh"),
     );
     refresh.addEventListener("click", () => withBusy(refresh, "Refreshing…", () => this.refresh({ manual: true })));
+    const requests = h(
+      "button",
+      { type: "button", class: "btn btn-small btn-ghost", "data-testid": "open-requests" },
+      icon("link"),
+      h("span", { class: "btn-label" }, "Request files"),
+    );
+    requests.addEventListener("click", () => openRequestLinksDialog(this.api, requests));
 
     return h(
       "div",
@@ -421,8 +433,8 @@ export class FilesView {
       h(
         "div",
         { class: "page-head" },
-        h("div", {}, h("h1", { id: "files-heading", tabindex: "-1" }, "Your files"), this.count),
-        refresh,
+        h("div", {}, h("h1", { id: "files-heading", tabindex: "-1" }, "Your files"), this.count, this.usage.el),
+        h("div", { class: "page-actions" }, requests, refresh),
       ),
       h(
         "section",
@@ -727,6 +739,7 @@ export class FilesView {
         this.extraPages = false;
       }
       this.#accept(merged);
+      this.usage.refresh();
       this.errorDelay = 0;
       this.#showBanner("");
       if (manual) announce("File list refreshed");

@@ -22,6 +22,7 @@ from common.model import (
 
 if TYPE_CHECKING:
     from api.ingest import IngestStore
+    from api.quotas import Quotas
     from common.records import FileRecords
     from common.shares import ShareRecords
     from common.storage import ObjectStore
@@ -123,6 +124,7 @@ def file_view(record: dict[str, Any], links: CleanLinks | None = None) -> FileVi
         else None,
         thumbnails=links.thumbnails(record) if links and ready else None,
         downloadUrl=links.original(record) if links and ready else None,
+        requestId=record.get("requestId"),
     )
 
 
@@ -136,8 +138,10 @@ class Files:
         store: IngestStore,
         clean_bucket: str,
         clock: Clock,
+        quotas: Quotas,
     ) -> None:
         self._records = records
+        self._quotas = quotas
         self._shares = shares
         self._store = store
         self._clean_bucket = clean_bucket
@@ -165,4 +169,5 @@ class Files:
             self._store.abort_multipart(key, record["uploadId"])
         self._store.delete(self._store.bucket, key)
         self._store.delete_prefix(self._clean_bucket, clean_prefix(owner_id, file_id))
+        self._quotas.release(owner_id, file_id)
         self._records.delete(owner_id, file_id)

@@ -22,29 +22,38 @@ from api.gateway import (
     success_response,
 )
 from api.ingest import IngestStore
+from api.issuing import quota_service, upload_service
 from api.models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     CompleteUploadRequest,
     CreateFilesShareRequest,
+    CreateRequestLinkRequest,
     CreateShareRequest,
     CreateUploadRequest,
     FileList,
     FileView,
     MultipartPlan,
+    RequestLinkCreated,
+    RequestLinkList,
+    RequestLinkView,
     ShareCreated,
     ShareDownloadLog,
     ShareList,
     ShareView,
     SignedParts,
     SignPartsRequest,
+    UpdateRequestLinkRequest,
     UpdateShareRequest,
     UploadProgress,
     UploadTicket,
+    UsageView,
 )
+from api.quotas import Quotas
+from api.request_links import OwnerRequests
 from api.settings import ApiSettings
 from api.sharing import OwnerShares
-from api.uploads import UploadRules, Uploads
+from api.uploads import Uploads
 from common.aws import client
 from common.observability import logger
 from common.settings import load_settings
@@ -62,6 +71,7 @@ class Services:
     uploads: Uploads
     files: Files
     shares: OwnerShares
+    quotas: Quotas
 
 
 def services(clock: Clock = utc_now) -> Services:
@@ -74,11 +84,12 @@ def services(clock: Clock = utc_now) -> Services:
     records = FileRecords(dynamodb, settings.files_table)
     shares = ShareRecords(dynamodb, settings.files_table)
     ingest = IngestStore(client("s3"), settings.ingest_bucket)
-    rules = UploadRules(settings.max_file_bytes, settings.single_part_limit_bytes, settings.allowed_types)
+    quotas = quota_service(settings, clock)
     return Services(
-        uploads=Uploads(records, ingest, rules, clock),
-        files=Files(records, shares, ingest, settings.clean_bucket, clock),
+        uploads=upload_service(settings, clock),
+        files=Files(records, shares, ingest, settings.clean_bucket, clock, quotas),
         shares=OwnerShares(records, shares, settings.web_url, clock),
+        quotas=quotas,
     )
 
 
@@ -89,14 +100,16 @@ def services(clock: Clock = utc_now) -> Services:
         "Reserves a file id under the caller and returns a presigned POST (policy pins the key, "
         "1..size bytes, the Content-Type, 15 minutes). Above the single-part limit it returns a "
         "multipart plan instead: an S3 multipart upload whose parts each carry their SHA-256, signed "
-        "part by part with POST /uploads/{fileId}/parts."
+        "part by part with POST /uploads/{fileId}/parts. Counts against the caller's limits: 409 "
+        "QuotaExceeded when the file does not fit in the storage quota (files READY plus uploads in "
+        "flight), 429 UploadRateExceeded with Retry-After past the hour's upload limit."
     ),
     operation_id="createUpload",
     tags=["uploads"],
     security=JWT_SECURITY,
     responses={
         **success_response(201, "Upload URL (or multipart plan) issued.", UploadTicket | MultipartPlan),
-        **error_responses(400, 401, 415, 429),
+        **error_responses(400, 401, 409, 415, 429),
     },
 )
 def create_upload(request: Annotated[CreateUploadRequest, Body()]) -> Response[UploadTicket | MultipartPlan]:
@@ -107,6 +120,23 @@ def create_upload(request: Annotated[CreateUploadRequest, Body()]) -> Response[U
         extra={"fileId": issued.fileId, "size": request.size, "multipart": isinstance(issued, MultipartPlan)},
     )
     return Response(201, JSON, issued)
+
+
+@app.get(
+    "/me/usage",
+    summary="Storage and upload usage",
+    description=(
+        "The caller's bytes stored (READY files) and held for uploads in flight, against the storage "
+        "quota, and the upload URLs issued this hour against the hourly limit."
+    ),
+    operation_id="getUsage",
+    tags=["uploads"],
+    security=JWT_SECURITY,
+    responses={**success_response(200, "The caller's usage.", UsageView), **error_responses(401, 429)},
+)
+def get_usage() -> UsageView:
+    owner_id = caller_id(app)
+    return services().quotas.usage(owner_id)
 
 
 @app.get(
@@ -358,6 +388,96 @@ def list_share_downloads(token: ShareToken) -> ShareDownloadLog:
 def revoke_share(token: ShareToken) -> Response[None]:
     owner_id = caller_id(app)
     services().shares.revoke(owner_id, token)
+    return Response(204)
+
+
+def request_links(clock: Clock = utc_now) -> OwnerRequests:
+    from common.request_links import RequestLinks  # deferred: it imports boto3
+
+    settings = load_settings(ApiSettings)
+    return OwnerRequests(RequestLinks(client("dynamodb"), settings.files_table), settings.web_url, clock)
+
+
+RequestToken = Annotated[
+    str, Path(title="token", description="The request link's token, or the requestId from GET /requests.")
+]
+
+
+@app.post(
+    "/requests",
+    summary="Create a request link",
+    description=(
+        "An upload-only link: guests without an account send files into the caller's files, at most "
+        "maxFiles files and maxBytes bytes in all, until it expires (7 days by default, at most 30). "
+        "Optional password and a note shown to guests. Guest uploads count against the caller's quota."
+    ),
+    operation_id="createRequestLink",
+    tags=["requests"],
+    security=JWT_SECURITY,
+    responses={
+        **success_response(201, "The link; its token is shown only this once.", RequestLinkCreated),
+        **error_responses(400, 401, 415, 429),
+    },
+)
+def create_request_link(
+    request: Annotated[CreateRequestLinkRequest | None, Body()] = None,
+) -> Response[RequestLinkCreated]:
+    owner_id = caller_id(app)
+    created = request_links().create(
+        owner_id, request or CreateRequestLinkRequest(), owner_email=caller_email(app)
+    )
+    logger.info("request link created", extra={"requestId": created.requestId})  # never the token
+    return Response(201, JSON, created)
+
+
+@app.get(
+    "/requests",
+    summary="List request links",
+    description="The caller's request links, newest first, each with the files and bytes it received.",
+    operation_id="listRequestLinks",
+    tags=["requests"],
+    security=JWT_SECURITY,
+    responses={
+        **success_response(200, "The caller's request links.", RequestLinkList),
+        **error_responses(401, 429),
+    },
+)
+def list_request_links() -> RequestLinkList:
+    owner_id = caller_id(app)
+    return request_links().list(owner_id)
+
+
+@app.patch(
+    "/requests/<token>",
+    summary="Change a request link's expiry",
+    description="A new lifetime from now: extends the link, reopens an expired one or closes it sooner.",
+    operation_id="updateRequestLink",
+    tags=["requests"],
+    security=JWT_SECURITY,
+    responses={
+        **success_response(200, "The link as it is now.", RequestLinkView),
+        **error_responses(400, 401, 404, 415, 429),
+    },
+)
+def update_request_link(
+    token: RequestToken, request: Annotated[UpdateRequestLinkRequest, Body()]
+) -> RequestLinkView:
+    owner_id = caller_id(app)
+    return request_links().update(owner_id, token, request)
+
+
+@app.delete(
+    "/requests/<token>",
+    summary="Revoke a request link",
+    description="The link stops working at once; files it brought stay in the caller's files.",
+    operation_id="revokeRequestLink",
+    tags=["requests"],
+    security=JWT_SECURITY,
+    responses={204: {"description": "Revoked."}, **error_responses(401, 404, 429)},
+)
+def revoke_request_link(token: RequestToken) -> Response[None]:
+    owner_id = caller_id(app)
+    request_links().revoke(owner_id, token)
     return Response(204)
 
 

@@ -47,6 +47,11 @@ FIELD_ERROR_CODES = {
     "fileId": "InvalidFileId",
     "limit": "InvalidLimit",
     "nextToken": "InvalidNextToken",
+    "maxFiles": "InvalidMaxFiles",
+    "maxBytes": "InvalidMaxBytes",
+    "note": "InvalidNote",
+    "receipt": "InvalidReceipt",
+    "uploads": "InvalidUploads",
 }
 
 
@@ -364,6 +369,7 @@ class FileView(ApiModel):
     error: FileError | None = _optional(description="Why the file was rejected or failed.")
     executionName: str | None = _optional(description="The ProcessUpload execution that handled it.")
     downloadUrl: str | None = _optional(description="Short-lived attachment download; only when READY.")
+    requestId: str | None = _optional(description="The request link a guest sent the file through.")
 
 
 class FileList(ApiModel):
@@ -455,3 +461,171 @@ class ShareDownloadLog(ApiModel):
 class DownloadLink(ApiModel):
     url: str
     expiresAt: Timestamp
+
+
+class UsageView(ApiModel):
+    """The caller's storage and upload counts against the stack's per-user limits."""
+
+    usedBytes: int = Field(description="storedBytes + reservedBytes: what counts against quotaBytes.")
+    storedBytes: int = Field(description="Bytes of the caller's READY files.")
+    reservedBytes: int = Field(description="Bytes held for uploads in flight, until each ends.")
+    quotaBytes: int = Field(description="The most a user may store.")
+    uploadsThisHour: int = Field(description="Upload URLs issued to the caller this hour (UTC).")
+    uploadsPerHour: int = Field(description="The most upload URLs a user is issued an hour.")
+    hourResetsAt: Timestamp = Field(description="When the hourly count starts again.")
+
+
+# ---------------------------------------------------------------- request links
+MAX_REQUEST_FILES = 1000
+DEFAULT_REQUEST_FILES = 10
+MAX_REQUEST_BYTES = 1024**4
+DEFAULT_REQUEST_BYTES = 1024**3
+MAX_NOTE_CHARS = 1000
+MAX_STATUS_UPLOADS = 50
+RequestState = Literal["ACTIVE", "EXPIRED", "USED_UP"]
+
+
+def _check_note(note: str) -> str:
+    """Line breaks and tabs are fine in a note; other control and bidirectional characters are not."""
+    for char in note:
+        if char in "\n\t":
+            continue
+        if unicodedata.category(char) in _LINE_BREAKING or char in _BIDI_CONTROLS:
+            raise PydanticCustomError(
+                "InvalidNote",
+                "note must not contain control characters (found U+{point})",
+                {"point": f"{ord(char):04X}"},
+            )
+    return note
+
+
+Receipt = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_-]{43}$",
+        description="The receipt the upload was issued with: it proves the upload is the caller's.",
+    ),
+]
+GuestNote = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_NOTE_CHARS, description="Shown to guests on the link's page."),
+    AfterValidator(_check_note),
+]
+
+
+class CreateRequestLinkRequest(RequestModel):
+    expiresInSeconds: Annotated[
+        int,
+        Field(
+            strict=True,
+            ge=MIN_SHARE_SECONDS,
+            le=MAX_SHARE_SECONDS,
+            description="How long guests can upload through the link (default 7 days, at most 30).",
+        ),
+    ] = DEFAULT_SHARE_SECONDS
+    maxFiles: Annotated[
+        int, Field(strict=True, ge=1, le=MAX_REQUEST_FILES, description="Files the link accepts in all.")
+    ] = DEFAULT_REQUEST_FILES
+    maxBytes: Annotated[
+        int,
+        Field(strict=True, ge=1, le=MAX_REQUEST_BYTES, description="Bytes the link accepts in all."),
+    ] = DEFAULT_REQUEST_BYTES
+    password: SharePassword | None = None
+    note: GuestNote | None = None
+
+
+class UpdateRequestLinkRequest(RequestModel):
+    expiresInSeconds: Annotated[ShareLifetime, Field(description="A new lifetime, counted from now.")]
+
+
+class GuestUploadRequest(CreateUploadRequest):
+    password: Annotated[VisitorPassword | None, Field(description="Required for a protected link.")] = None
+
+
+class GuestSignPartsRequest(SignPartsRequest):
+    receipt: Receipt
+
+
+class GuestCompleteUploadRequest(CompleteUploadRequest):
+    receipt: Receipt
+
+
+class GuestUploadRef(RequestModel):
+    fileId: FileIdString
+    receipt: Receipt
+
+
+class GuestStatusRequest(RequestModel):
+    uploads: Annotated[
+        list[GuestUploadRef],
+        Field(min_length=1, max_length=MAX_STATUS_UPLOADS, description="The guest's uploads, by receipt."),
+    ]
+
+
+class RequestLinkCreated(ApiModel):
+    requestId: str = Field(description="Identifies the link in the owner's list; revoke with it.")
+    token: str = Field(description="The secret of the link; shown only once.")
+    url: str
+    expiresAt: Timestamp
+    maxFiles: int
+    maxBytes: int
+    passwordProtected: bool
+    note: str | None = _optional()
+
+
+class RequestLinkView(ApiModel):
+    requestId: str
+    createdAt: Timestamp
+    expiresAt: Timestamp
+    maxFiles: int
+    maxBytes: int
+    filesReceived: int = Field(description="Uploads started through the link, each counted when issued.")
+    bytesReceived: int = Field(description="Their declared sizes, reserved when each upload was issued.")
+    state: RequestState
+    passwordProtected: bool
+    note: str | None = _optional()
+
+
+class RequestLinkList(ApiModel):
+    items: list[RequestLinkView]
+
+
+class PublicRequestLink(ApiModel):
+    """What a guest sees of a request link (with its password, if it has one): nothing of the owner's."""
+
+    expiresAt: Timestamp
+    filesLeft: int
+    bytesLeft: int
+    note: str | None = _optional()
+
+
+class LockedRequestLink(ApiModel):
+    """A request link with a password: nothing more until POST /requests/{token}/unlock."""
+
+    passwordRequired: Literal[True] = True
+
+
+class GuestUploadTicket(UploadTicket):
+    """A presigned POST, and the receipt that lets the guest follow this upload."""
+
+    receipt: str = Field(description="Keep it: POST /requests/{token}/status shows the upload's outcome.")
+
+
+class GuestMultipartPlan(MultipartPlan):
+    """A multipart plan (sign parts and complete under /requests/{token}/uploads/{fileId}) and its receipt."""
+
+    receipt: str = Field(description="Send it to sign parts, complete, and read the outcome.")
+
+
+class GuestUpload(ApiModel):
+    """An upload's progress through scanning, as its guest sees it: never a link to the file."""
+
+    fileId: str
+    name: str
+    size: int
+    status: Status
+    error: FileError | None = _optional(description="Why the file was rejected or quarantined.")
+
+
+class GuestUploadList(ApiModel):
+    items: list[GuestUpload]

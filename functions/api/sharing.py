@@ -9,6 +9,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from api.attempts import ATTEMPTS_PER_CLIENT as ATTEMPTS_PER_CLIENT
+from api.attempts import ATTEMPTS_PER_LINK as ATTEMPTS_PER_LINK
+from api.attempts import TooManyAttempts as TooManyAttempts
+from api.attempts import admit
 from api.clock import Clock, epoch_seconds, iso
 from api.files import CleanLinks, find_file, thumbnail_entries
 from api.models import (
@@ -30,7 +34,7 @@ from api.models import (
 )
 from api.passwords import hash_password, verify_password
 from api.visitors import Visitor
-from common.errors import Conflict, InvalidRequest, NotFound, ServiceThrottled
+from common.errors import Conflict, InvalidRequest, NotFound
 from common.model import SHARE_LOG_SLOTS, Status, share_file_ids
 from common.observability import logger
 
@@ -42,28 +46,10 @@ TOKEN_BYTES = 32  # 256 random bits; token_urlsafe gives 43 characters
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{22,128}")
 _SHARE_ID = re.compile(r"[0-9a-f]{64}")
 _PREVIEW_SIZE = 256
-# Password attempts per link and per client in one window; right passwords are given back.
-ATTEMPT_WINDOW_SECONDS = 15 * 60
-ATTEMPTS_PER_LINK = 30
-ATTEMPTS_PER_CLIENT = 10
 LOG_DAYS = 90
 UPDATABLE = ("expiresInSeconds", "maxDownloads", "password", "slidingExpirySeconds", "notifyOn")
 
 Announce = Callable[[dict[str, Any]], None]
-
-
-class TooManyAttempts(ServiceThrottled):
-    """Too many password attempts on one link (or from one client) in this window: answered with a 429."""
-
-    code = "TooManyAttempts"
-
-    def __init__(self, retry_after: int) -> None:
-        minutes = max(1, -(-retry_after // 60))
-        super().__init__(
-            f"too many password attempts; try again in {minutes} minute{'s' if minutes > 1 else ''}",
-            code=self.code,
-        )
-        self.retry_after = retry_after
 
 
 def new_share_token() -> str:
@@ -330,27 +316,21 @@ class PublicShares:
         return share, files
 
     def _admit(self, share: dict[str, Any], password: str | None, visitor: Visitor) -> None:
-        """Let a visitor with the right password through; a wrong or missing one reads as an unknown link.
-
-        Every attempt is counted before the slow hash runs, so parallel guesses cannot outrun the limit.
-        """
+        """Let a visitor with the right password through; a wrong or missing one reads as an unknown link."""
         stored = share.get("passwordHash")
         if not stored:
             return
-        if password is None:
-            raise _share_not_found()
         now_epoch = epoch_seconds(self._clock())
-        window = now_epoch - now_epoch % ATTEMPT_WINDOW_SECONDS
-        window_end = window + ATTEMPT_WINDOW_SECONDS
-        client = visitor.bucket(share["shareId"])
-        if not self._shares.take_attempt(
-            share["shareId"], window, client, ATTEMPTS_PER_LINK, ATTEMPTS_PER_CLIENT, window_end
-        ):
-            logger.warning("password attempts limited", extra={"shareId": share["shareId"]})
-            raise TooManyAttempts(window_end - now_epoch)
-        if not self._verify(password, str(stored)):
-            raise _share_not_found()
-        self._shares.return_attempt(share["shareId"], window, client)
+        admit(
+            self._shares,
+            share["shareId"],
+            str(stored),
+            password,
+            visitor,
+            now_epoch,
+            self._verify,
+            _share_not_found,
+        )
 
     def _public(self, share: dict[str, Any], files: list[dict[str, Any]]) -> PublicShare:
         shared = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from common.model import Status, ingest_key, new_file_id
 
 if TYPE_CHECKING:
     from api.ingest import IngestStore, StoredPart
+    from api.quotas import Quotas
     from common.records import FileRecords
 
 MIB = 1024 * 1024
@@ -34,6 +36,8 @@ MIB = 1024 * 1024
 UPLOAD_URL_SECONDS = 15 * 60
 # A part URL is asked for just before its PUT; an hour covers a slow part on a slow connection.
 PART_URL_SECONDS = 60 * 60
+# The ingest bucket's lifecycle aborts a multipart upload a day after it starts (template.yaml).
+MULTIPART_UPLOAD_SECONDS = 24 * 60 * 60
 CHECKSUM_HEADER = "x-amz-checksum-sha256"
 MIN_PART_BYTES = 8 * MIB
 
@@ -85,11 +89,14 @@ class OpenMultipart:
 class Uploads:
     """Issues upload URLs and finishes or abandons multipart uploads, always for the caller's own files."""
 
-    def __init__(self, records: FileRecords, ingest: IngestStore, rules: UploadRules, clock: Clock) -> None:
+    def __init__(
+        self, records: FileRecords, ingest: IngestStore, rules: UploadRules, clock: Clock, quotas: Quotas
+    ) -> None:
         self._records = records
         self._ingest = ingest
         self._rules = rules
         self._clock = clock
+        self._quotas = quotas
 
     def _check(self, request: CreateUploadRequest) -> None:
         if request.contentType not in self._rules.allowed_types:
@@ -105,8 +112,13 @@ class Uploads:
             )
 
     def create(
-        self, owner_id: str, request: CreateUploadRequest, owner_email: str | None = None
+        self,
+        owner_id: str,
+        request: CreateUploadRequest,
+        owner_email: str | None = None,
+        marks: Mapping[str, Any] | None = None,
     ) -> UploadTicket | MultipartPlan:
+        """``marks``: more fields for the file's record, such as the request link a guest's upload came by."""
         self._check(request)
         file_id = new_file_id()
         key = ingest_key(owner_id, file_id)
@@ -123,18 +135,26 @@ class Uploads:
         }
         if owner_email:
             record["ownerEmail"] = owner_email
-        if request.size <= self._rules.single_part_limit_bytes:
-            url, fields = self._ingest.presign_post(
-                key, request.contentType, request.size, UPLOAD_URL_SECONDS
-            )
-            self._records.create(record)
-            return UploadTicket(
-                fileId=file_id,
-                url=url,
-                fields=fields,
-                expiresAt=iso(now + timedelta(seconds=UPLOAD_URL_SECONDS)),
-            )
-        return self._plan_multipart(record, key)
+        record.update(marks or {})
+        single_part = request.size <= self._rules.single_part_limit_bytes
+        url_seconds = UPLOAD_URL_SECONDS if single_part else MULTIPART_UPLOAD_SECONDS
+        self._quotas.admit(owner_id, file_id, request.size, url_seconds)
+        try:
+            if single_part:
+                url, fields = self._ingest.presign_post(
+                    key, request.contentType, request.size, UPLOAD_URL_SECONDS
+                )
+                self._records.create(record)
+                return UploadTicket(
+                    fileId=file_id,
+                    url=url,
+                    fields=fields,
+                    expiresAt=iso(now + timedelta(seconds=UPLOAD_URL_SECONDS)),
+                )
+            return self._plan_multipart(record, key)
+        except Exception:
+            self._quotas.release(owner_id, file_id)  # nothing was issued: its bytes are free again
+            raise
 
     def _plan_multipart(self, record: dict[str, Any], key: str) -> MultipartPlan:
         part_size = part_size_for(record["size"])
@@ -273,4 +293,5 @@ class Uploads:
         if record.get("uploadId"):
             self._ingest.abort_multipart(key, record["uploadId"])
         self._ingest.delete(self._ingest.bucket, key)
+        self._quotas.release(owner_id, file_id)
         self._records.delete(owner_id, file_id)

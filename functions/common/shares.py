@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from common.attempts import PasswordAttempts
 from common.aws import THROTTLING_CODES, error_code
 from common.errors import ServiceThrottled
 from common.model import SHARE_LOG_SLOTS, share_file_ids
@@ -13,7 +14,6 @@ from common.records import from_item, to_item
 SHARE_SK = "SHARE"
 MEMBER_PREFIX = "MEMBER#"
 LOG_PREFIX = "LOG#"
-GUESSES_PREFIX = "GUESSES#"
 FILE_INDEX = "gsi1"
 _BATCH_WRITE_ITEMS = 25  # DynamoDB's BatchWriteItem limit
 _BATCH_ROUNDS = 5  # unprocessed items are sent again at most this often
@@ -360,37 +360,10 @@ class ShareRecords:
         expires_epoch: int,
     ) -> bool:
         """Count one password attempt in this window; False (nothing counted) when a limit is reached."""
-        names = {"#total": "attempts"}
-        values: dict[str, Any] = {":one": 1, ":share_limit": share_limit, ":ttl": expires_epoch}
-        update = "ADD #total :one SET expiresAtEpoch = :ttl"
-        condition = "(attribute_not_exists(#total) OR #total < :share_limit)"
-        if client:
-            names["#client"] = f"client_{client}"
-            values[":client_limit"] = client_limit
-            update = "ADD #total :one, #client :one SET expiresAtEpoch = :ttl"
-            condition += " AND (attribute_not_exists(#client) OR #client < :client_limit)"
-        response = self._conditional(
-            "update_item",
-            Key=self._key(share_id, f"{GUESSES_PREFIX}{window_start}"),
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item(values),
+        return PasswordAttempts(self._db, self._table).take(
+            share_pk(share_id), window_start, client, share_limit, client_limit, expires_epoch
         )
-        return response is not None
 
     def return_attempt(self, share_id: str, window_start: int, client: str | None) -> None:
         """Give back the attempt of a right password: only wrong ones use up the allowance."""
-        names = {"#total": "attempts"}
-        update = "ADD #total :minus"
-        if client:
-            names["#client"] = f"client_{client}"
-            update = "ADD #total :minus, #client :minus"
-        self._conditional(
-            "update_item",
-            Key=self._key(share_id, f"{GUESSES_PREFIX}{window_start}"),
-            UpdateExpression=update,
-            ConditionExpression="attribute_exists(pk) AND #total > :zero",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item({":minus": -1, ":zero": 0}),
-        )
+        PasswordAttempts(self._db, self._table).give_back(share_pk(share_id), window_start, client)

@@ -71,6 +71,8 @@ def compose(record: dict[str, Any]) -> Notification:
     name = record.get("name", record["fileId"])
     subject = _SUBJECTS[status].format(name=name)
     lines = [f"File: {name}", f"Status: {status.value}"]
+    if record.get("requestId"):
+        lines.append("A guest sent it through one of your request links.")
     error = record.get("error")
     if error:
         lines.append(f"Reason: {error['message']}")
@@ -85,6 +87,8 @@ def compose(record: dict[str, Any]) -> Notification:
         "contentType": record.get("contentType"),
         "error": error,
     }
+    if record.get("requestId"):
+        detail["requestId"] = record["requestId"]
     return Notification(subject, "\n".join(lines) + "\n", detail)
 
 

@@ -12,6 +12,7 @@ from common.observability import bind_file, instrumented, logger, metrics
 from common.records import FileRecords
 from common.settings import EnvSettings, load_settings
 from common.storage import ObjectStore
+from common.usage import UsageLedger
 from record.logic import record_step
 
 
@@ -26,6 +27,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = load_settings(RecordSettings)
     record_step(
         FileRecords(client("dynamodb"), settings.files_table),
+        UsageLedger(client("dynamodb"), settings.files_table),
         ObjectStore(client("s3")),
         settings.clean_bucket,
         event,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from common.errors import FileDeleted, failure_reason
 from common.model import FileRef, Status, clean_prefix
@@ -32,7 +32,17 @@ def ready_fields(state: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def record_step(records: FileRecords, store: ObjectStore, clean_bucket: str, state: dict[str, Any]) -> None:
+class UsageCounts(Protocol):
+    """The owner's usage the outcome changes; ``common.usage.UsageLedger`` keeps it in the files table."""
+
+    def store(self, owner_id: str, file_id: str, size: int) -> bool: ...
+
+    def release(self, owner_id: str, file_id: str, *, expired_at: int | None = None) -> int: ...
+
+
+def record_step(
+    records: FileRecords, usage: UsageCounts, store: ObjectStore, clean_bucket: str, state: dict[str, Any]
+) -> None:
     """Write the state's outcome; when the owner has deleted the file meanwhile, remove what the run stored.
 
     The API's delete removes the served copies, but a run in flight may promote or make thumbnails after
@@ -40,6 +50,7 @@ def record_step(records: FileRecords, store: ObjectStore, clean_bucket: str, sta
     """
     try:
         record(records, state)
+        count_usage(usage, state)
     except FileDeleted:
         ref = FileRef.from_state(state)
         store.delete_prefix(clean_bucket, clean_prefix(ref.owner_id, ref.file_id))
@@ -67,3 +78,17 @@ def record(records: FileRecords, state: dict[str, Any]) -> None:
         records.record_outcome(ref, outcome, {"error": failure_reason(state["error"])})
     else:
         raise ValueError(f"record cannot write outcome {outcome}")
+
+
+def count_usage(usage: UsageCounts, state: dict[str, Any]) -> None:
+    """After the outcome is written: a READY file's bytes count as stored, any other outcome's hold goes.
+
+    Both are idempotent, so a retry of this step or a replay of the run counts nothing twice; FAILED gives
+    the hold back too, and a replay's validate step holds the bytes again if they still fit.
+    """
+    ref = FileRef.from_state(state)
+    outcome = Status(state["outcome"])
+    if outcome is Status.READY:
+        usage.store(ref.owner_id, ref.file_id, int(state["validation"]["size"]))
+    elif outcome is not Status.PROCESSING:
+        usage.release(ref.owner_id, ref.file_id)

@@ -13,6 +13,7 @@ from common.records import FileRecords, now_iso
 from common.settings import EnvSettings, load_settings
 from common.shares import ShareRecords
 from common.storage import ObjectStore
+from common.usage import UsageLedger
 from rescan.logic import Buckets, StoredFile, list_page, locate, quarantine_stored, stage, unstage
 
 
@@ -50,6 +51,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             signature,
             FileRecords(dynamodb, settings.files_table),
             ShareRecords(dynamodb, settings.files_table),
+            UsageLedger(dynamodb, settings.files_table),
             store,
             Buckets(settings.ingest_bucket, settings.clean_bucket, settings.quarantine_bucket),
             now_iso(),

@@ -271,6 +271,10 @@ class FileShares(Protocol):
     def forget_file(self, owner_id: str, file_id: str) -> None: ...
 
 
+class StoredUsage(Protocol):
+    def unstore(self, owner_id: str, file_id: str) -> int: ...
+
+
 def _quarantined_by_rescan(record: Mapping[str, Any] | None, file: StoredFile) -> bool:
     return (
         record is not None
@@ -285,6 +289,7 @@ def quarantine_stored(
     signature: str,
     records: QuarantineRecords,
     shares: FileShares,
+    usage: StoredUsage,
     store: ObjectStore,
     buckets: Buckets,
     rescanned_at: str,
@@ -322,6 +327,8 @@ def quarantine_stored(
         # Lost to a concurrent write: either an earlier attempt of this step (carry on) or a change (stop).
         if not moved and not _quarantined_by_rescan(records.get(file.owner_id, file.file_id), file):
             return False
+    # A quarantined file counts against no quota; released once, whichever attempt gets here.
+    usage.unstore(file.owner_id, file.file_id)
     # As when the owner deletes it: links holding only this file go, links holding others keep those.
     shares.forget_file(file.owner_id, file.file_id)
     store.delete_prefix(buckets.clean, clean_prefix(file.owner_id, file.file_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -14,7 +15,9 @@ from common.model import FileRef
 from common.observability import bind_file, instrumented, logger, metrics
 from common.settings import EnvSettings, load_settings
 from common.storage import ObjectStore
+from common.usage import UsageLedger
 from validate.logic import ValidationRules, validate_upload
+from validate.quota import hold_for_run
 
 
 class ValidateSettings(EnvSettings):
@@ -22,6 +25,8 @@ class ValidateSettings(EnvSettings):
     max_file_bytes: int = Field(alias="MAX_FILE_BYTES", gt=0)
     allowed_types: frozenset[str] = Field(alias="ALLOWED_TYPES")
     max_image_pixels: int = Field(alias="MAX_IMAGE_PIXELS", gt=0)
+    files_table: str = Field(alias="FILES_TABLE", min_length=1)
+    user_storage_quota_bytes: int = Field(alias="USER_STORAGE_QUOTA_BYTES", ge=1)
 
     @field_validator("allowed_types", mode="before")
     @classmethod
@@ -41,6 +46,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     try:
         validation = validate_upload(ObjectStore(client("s3")), ref, rules)
+        ledger = UsageLedger(client("dynamodb"), settings.files_table)
+        hold_for_run(ledger, ref, validation.size, settings.user_storage_quota_bytes, int(time.time()))
     except FileRejected as rejection:
         logger.info("file rejected", extra={"code": rejection.code, "reason": rejection.message})
         metrics.add_metric(name="FilesRejected", unit=MetricUnit.Count, value=1)

@@ -49,8 +49,8 @@ BANNER_TIMEOUT_SECONDS = 5.0
 _DEMO_LOGIN = re.compile(r"^\s*demo login:\s+(?P<email>\S+)\s+/\s+(?P<password>\S+)\s*$")
 _FAILED_LOAD = "Failed to load resource"
 _REVOKE_TOKEN = "AWSCognitoIdentityProviderService.RevokeToken"
-_SHARE_PATH = re.compile(r"^/shares/[^/]+$")
-_UNLOCK_PATH = re.compile(r"^/shares/[^/]+/unlock$")
+_SHARE_PATH = re.compile(r"^/(shares|requests)/[^/]+$")
+_UNLOCK_PATH = re.compile(r"^/(shares|requests)/[^/]+/unlock$")
 _CORS_BLOCKED = re.compile(
     r"^Access to fetch at '(?P<url>[^']+)' from origin '[^']+' has been blocked by CORS policy"
 )
@@ -162,7 +162,7 @@ class ConsoleRecord:
         request = response.request
         path = re.sub(r"^https?://[^/]+", "", response.url).split("?", 1)[0]
         unknown_share = request.method == "GET" and response.status == 404 and _SHARE_PATH.match(path)
-        # A wrong share password answers like an unknown link (404), and too many of them 429.
+        # A wrong share or request link password answers like an unknown link (404), too many of them 429.
         refused_password = (
             request.method == "POST" and response.status in (404, 429) and _UNLOCK_PATH.match(path)
         )

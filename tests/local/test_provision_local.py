@@ -48,7 +48,7 @@ def test_cloudfront_origins_become_the_local_web_origin(local_stack: Stack) -> N
 def test_the_http_api_is_created_and_its_routes_recorded(local_stack: Stack) -> None:
     api = local_stack.http_apis["HttpApi"]
     routes = {route.route_key: route for route in api.routes}
-    assert len(routes) == 17
+    assert len(routes) == 28
     assert routes["POST /uploads"].authorizer == "UserPoolJwt"
     assert routes["POST /uploads"].function_arn == local_stack.functions["ApiFunction"].arn
     assert routes["GET /shares/{token}"].authorizer is None
@@ -56,6 +56,11 @@ def test_the_http_api_is_created_and_its_routes_recorded(local_stack: Stack) -> 
     assert routes["POST /shares/{token}/unlock"].authorizer is None
     assert routes["PATCH /shares/{token}"].authorizer == "UserPoolJwt"
     assert routes["PATCH /shares/{token}"].function_arn == local_stack.functions["ApiFunction"].arn
+    assert routes["POST /requests/{token}/uploads"].authorizer is None
+    assert (
+        routes["POST /requests/{token}/uploads"].function_arn == local_stack.functions["ShareApiFunction"].arn
+    )
+    assert routes["DELETE /requests/{token}"].authorizer == "UserPoolJwt"
     authorizer = api.authorizers["UserPoolJwt"]
     assert authorizer.issuer.endswith("/" + local_stack.physical["UserPool"])
     assert authorizer.audiences == (local_stack.physical["UserPoolClient"],)

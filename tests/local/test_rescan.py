@@ -211,6 +211,7 @@ def test_a_ready_file_found_infected_later_is_quarantined_and_its_share_stops(
     owner.sign_in(DEMO_EMAIL, DEMO_PASSWORD)
     file_id = owner.upload("notes.txt", eicar_bytes(), "text/plain")
     assert owner.wait_final(file_id, timeout=READY_SECONDS)["status"] == "READY"  # definitions without EICAR
+    assert owner.call("GET", "/me/usage")["storedBytes"] == len(eicar_bytes())
     share = owner.call("POST", f"/files/{file_id}/shares", {"expiresInSeconds": 600}, expect=201)
     visitor = BrowserClient(stack.web_url)
     assert visitor.request("GET", f"/shares/{share['token']}", auth=False).status_code == 200
@@ -239,6 +240,7 @@ def test_a_ready_file_found_infected_later_is_quarantined_and_its_share_stops(
     assert record["status"] == "QUARANTINED"
     assert "EICAR" in record["error"]["message"]
     assert "downloadUrl" not in record
+    assert owner.call("GET", "/me/usage")["storedBytes"] == 0, "a quarantined file counts against no quota"
     assert visitor.request("GET", f"/shares/{share['token']}", auth=False).status_code == 404
     deadline = time.monotonic() + 10
     while len(_to_owner(_outbox(stack))) == told_before and time.monotonic() < deadline:

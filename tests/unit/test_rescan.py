@@ -12,6 +12,7 @@ from common.model import clean_key, new_file_id, quarantine_key
 from common.records import FileRecords, now_iso
 from common.shares import ShareRecords
 from common.storage import ObjectStore
+from common.usage import UsageLedger
 from rescan.logic import (
     MAX_LIMIT,
     Buckets,
@@ -155,7 +156,8 @@ def test_a_file_deleted_before_its_quarantine_is_left_alone(stack: StackFixture)
     records.delete(OWNER, file.file_id)
     store = ObjectStore(stack.client("s3"))
 
-    moved = quarantine_stored(file, SIGNATURE, records, shares, store, _buckets(stack), now_iso())
+    usage = UsageLedger(stack.client("dynamodb"), stack.physical("FilesTable"))
+    moved = quarantine_stored(file, SIGNATURE, records, shares, usage, store, _buckets(stack), now_iso())
 
     assert moved is False
     assert not store.exists(stack.physical("QuarantineBucket"), quarantine_key(OWNER, file.file_id))
@@ -178,14 +180,19 @@ def test_a_quarantine_retried_after_a_crash_finishes_the_move(stack: StackFixtur
     store = ObjectStore(stack.client("s3"))
     buckets = _buckets(stack)
     failing = _FailingOnce(shares)
+    usage = UsageLedger(stack.client("dynamodb"), stack.physical("FilesTable"))
+    assert usage.store(OWNER, file.file_id, len(b"stored"))
+    assert usage.usage(OWNER).stored_bytes == len(b"stored")
 
     with pytest.raises(RuntimeError, match="injected"):
-        quarantine_stored(file, SIGNATURE, records, failing, store, buckets, now_iso())
+        quarantine_stored(file, SIGNATURE, records, failing, usage, store, buckets, now_iso())
     record = records.get(OWNER, file.file_id)
     assert record is not None  # unreachable from here on
     assert record["status"] == "QUARANTINED"
 
-    assert quarantine_stored(file, SIGNATURE, records, failing, store, buckets, now_iso()) is True
+    assert quarantine_stored(file, SIGNATURE, records, failing, usage, store, buckets, now_iso()) is True
+    # Its bytes stopped counting against the owner's quota once, though two attempts got that far.
+    assert usage.usage(OWNER).stored_bytes == 0
     assert shares.list_for_file(file.file_id) == []
     assert not store.exists(buckets.clean, clean_key(OWNER, file.file_id))
     assert store.read_all(buckets.quarantine, quarantine_key(OWNER, file.file_id)) == b"stored"

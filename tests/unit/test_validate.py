@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -22,8 +23,10 @@ import common.settings
 from common.errors import FileRejected
 from common.model import FileRef, ingest_key, new_file_id
 from filepipe.local.services.awslambda.invoke import LambdaContext, invoke_in_process
+from filepipe.template import Template
 from tests import images
 from tests.stack import (
+    REGION,
     StackFixture,
     ingest_bucket,
     put_upload,
@@ -36,6 +39,7 @@ from validate import handler
 from validate.sniff import sniff
 
 INGEST = "filepipe-ingest-test"
+FILES = "filepipe-files-test"
 OWNER = "5f0c8a52-2d7e-4f7b-9a39-0c1d2e3f4a5b"
 MB = 1024 * 1024
 
@@ -62,9 +66,21 @@ class Uploads:
 
 
 @pytest.fixture
-def uploads(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Uploads]:
+def uploads(aws_env: None, template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Uploads]:
+    table = template.resources["FilesTable"]["Properties"]
     with mock_aws():
         s3 = ingest_bucket(INGEST)
+        # The owner's quota is checked in a table with the files table's keys (template.yaml's FilesTable).
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName=FILES,
+            KeySchema=table["KeySchema"],
+            AttributeDefinitions=[
+                a for a in table["AttributeDefinitions"] if a["AttributeName"] in ("pk", "sk")
+            ],
+            BillingMode=table["BillingMode"],
+        )
+        monkeypatch.setenv("FILES_TABLE", FILES)
+        monkeypatch.setenv("USER_STORAGE_QUOTA_BYTES", str(5 * 1024 * MB))
         monkeypatch.setenv("INGEST_BUCKET", INGEST)
         monkeypatch.setenv("MAX_FILE_BYTES", str(50 * MB))
         monkeypatch.setenv("ALLOWED_TYPES", ",".join(sorted(common.filetypes.KNOWN_TYPES)))

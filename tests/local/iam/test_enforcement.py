@@ -151,15 +151,13 @@ def test_a_role_is_refused_what_its_policies_do_not_grant_in_each_services_own_w
     caller = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/test"
     table = physical["FilesTable"]
     status, code, message = refusal(
-        lambda: as_role(local_stack, "ShareApiFunctionRole", "dynamodb").delete_item(
-            TableName=table, Key={"pk": {"S": "x"}, "sk": {"S": "y"}}
-        )
+        lambda: as_role(local_stack, "ShareApiFunctionRole", "dynamodb").scan(TableName=table)
     )
     assert (status, code) == (400, "AccessDeniedException")
     assert message == (
-        f"User: {caller} is not authorized to perform: dynamodb:DeleteItem on resource: "
+        f"User: {caller} is not authorized to perform: dynamodb:Scan on resource: "
         f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table} because no identity-based policy allows the "
-        "dynamodb:DeleteItem action"
+        "dynamodb:Scan action"
     )
     ingest = physical["IngestBucket"]
     status, code, message = refusal(

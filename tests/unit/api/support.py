@@ -18,7 +18,19 @@ from filepipe.local.services.awslambda.invoke import context_for
 from tests.stack import StackFixture
 
 EVENTS_DIR = Path(__file__).resolve().parents[3] / "events" / "api"
-PUBLIC_EVENTS = frozenset({"get_share", "unlock_share", "download_share"})
+PUBLIC_EVENTS = frozenset(
+    {
+        "get_share",
+        "unlock_share",
+        "download_share",
+        "get_request_link",
+        "unlock_request_link",
+        "create_guest_upload",
+        "sign_guest_upload_parts",
+        "complete_guest_upload",
+        "get_guest_uploads",
+    }
+)
 _UNSET: Any = object()
 
 

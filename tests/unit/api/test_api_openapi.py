@@ -51,6 +51,12 @@ def test_public_routes_need_no_token_and_all_others_a_jwt_bearer() -> None:
         ("GET", "/shares/{token}"),
         ("POST", "/shares/{token}/unlock"),
         ("POST", "/shares/{token}/download"),
+        ("GET", "/requests/{token}"),
+        ("POST", "/requests/{token}/unlock"),
+        ("POST", "/requests/{token}/uploads"),
+        ("POST", "/requests/{token}/uploads/{fileId}/parts"),
+        ("POST", "/requests/{token}/uploads/{fileId}/complete"),
+        ("POST", "/requests/{token}/status"),
     }
 
     operations = _operations(document)

@@ -1,0 +1,319 @@
+// The request links dialog: make an upload-only link (expiry, file and size limits, password, note), copy it,
+// and for each link see what it received, give it a new expiry, or revoke it.
+
+import { h, icon, replaceChildren, uid } from "./dom.js";
+import { formatBytes, formatDateTime, formatRelative, toDate } from "./format.js";
+import { EXPIRY_CHOICES } from "./share.js";
+import { announce, confirmDialog, copyText, withBusy } from "./ui.js";
+
+const MIN_PASSWORD = 6;
+const MAX_PASSWORD = 128;
+const MAX_FILES = 1000;
+const MAX_NOTE = 1000;
+const GB = 1024 ** 3;
+export const SIZE_CHOICES = [
+  { value: 100 * 1024 ** 2, label: "100 MB" },
+  { value: GB, label: "1 GB", selected: true },
+  { value: 5 * GB, label: "5 GB" },
+  { value: 20 * GB, label: "20 GB" },
+];
+const STATES = { ACTIVE: "Open", EXPIRED: "Expired", USED_UP: "Full" };
+
+/** The link for a freshly made request: the API's URL, else one built on this site's /r/ route. */
+export function requestLink(created) {
+  if (created.url) return created.url;
+  return `${window.location.origin}/r/${encodeURIComponent(created.token)}`;
+}
+
+function receivedText(link) {
+  const files = `${link.filesReceived} of ${link.maxFiles} ${link.maxFiles === 1 ? "file" : "files"}`;
+  return `${files} · ${formatBytes(link.bytesReceived)} of ${formatBytes(link.maxBytes)}`;
+}
+
+let openDialog = null;
+
+/** Open the request links dialog; focus returns to `opener` when it closes. */
+export function openRequestLinksDialog(api, opener) {
+  openDialog?.close();
+  const ids = {
+    title: uid("request-title"),
+    expiry: uid("request-expiry"),
+    files: uid("request-files"),
+    filesHint: uid("request-files-hint"),
+    size: uid("request-size"),
+    password: uid("request-password"),
+    passwordHint: uid("request-password-hint"),
+    note: uid("request-note"),
+    noteHint: uid("request-note-hint"),
+    error: uid("request-error"),
+    url: uid("request-url"),
+    list: uid("request-list-title"),
+  };
+  const expiry = h(
+    "select",
+    { id: ids.expiry, name: "expiry", "data-testid": "request-expiry" },
+    EXPIRY_CHOICES.map((choice) => h("option", { value: String(choice.seconds), selected: Boolean(choice.selected) }, choice.label)),
+  );
+  const maxFiles = h("input", {
+    id: ids.files,
+    name: "maxFiles",
+    type: "number",
+    min: "1",
+    max: String(MAX_FILES),
+    step: "1",
+    inputmode: "numeric",
+    value: "10",
+    "aria-describedby": ids.filesHint,
+    "data-testid": "request-max-files",
+  });
+  const maxBytes = h(
+    "select",
+    { id: ids.size, name: "maxBytes", "data-testid": "request-max-bytes" },
+    SIZE_CHOICES.map((choice) => h("option", { value: String(choice.value), selected: Boolean(choice.selected) }, choice.label)),
+  );
+  const password = h("input", {
+    id: ids.password,
+    name: "password",
+    type: "password",
+    autocomplete: "new-password",
+    maxlength: String(MAX_PASSWORD),
+    "aria-describedby": ids.passwordHint,
+    "data-testid": "request-password",
+  });
+  const note = h("textarea", {
+    id: ids.note,
+    name: "note",
+    rows: "3",
+    maxlength: String(MAX_NOTE),
+    "aria-describedby": ids.noteHint,
+    "data-testid": "request-note",
+  });
+  const error = h("p", { class: "form-error", id: ids.error, role: "alert", hidden: true });
+  const createButton = h("button", { type: "submit", class: "btn btn-primary", "data-testid": "create-request" }, icon("link"), h("span", { class: "btn-label" }, "Create link"));
+  const form = h(
+    "form",
+    { class: "share-form", novalidate: true, "aria-describedby": ids.error },
+    h("div", { class: "field" }, h("label", { for: ids.expiry }, "Link expires after"), expiry),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: ids.files }, "Most files"),
+      maxFiles,
+      h("p", { class: "hint", id: ids.filesHint }, `How many files guests may send in all (1 to ${MAX_FILES}).`),
+    ),
+    h("div", { class: "field" }, h("label", { for: ids.size }, "Most data in all"), maxBytes),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: ids.password }, "Password ", h("span", { class: "optional" }, "(optional)")),
+      password,
+      h("p", { class: "hint", id: ids.passwordHint }, `At least ${MIN_PASSWORD} characters; send it to your guests separately.`),
+    ),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: ids.note }, "Note for your guests ", h("span", { class: "optional" }, "(optional)")),
+      note,
+      h("p", { class: "hint", id: ids.noteHint }, "Shown on the upload page, for example what to send."),
+    ),
+    h("div", { class: "form-actions" }, createButton),
+    error,
+  );
+
+  const urlInput = h("input", { id: ids.url, type: "text", readonly: true, class: "mono", "data-testid": "request-url" });
+  const copyButton = h("button", { type: "button", class: "btn", "data-testid": "copy-request-link" }, icon("copy"), h("span", { class: "btn-label" }, "Copy link"));
+  const resultNote = h("p", { class: "hint" });
+  const result = h(
+    "div",
+    { class: "share-result", hidden: true, "data-testid": "request-result" },
+    h("label", { for: ids.url }, "Your new request link"),
+    h("div", { class: "copy-row" }, urlInput, copyButton),
+    resultNote,
+  );
+  const list = h("ul", { class: "share-list", "aria-labelledby": ids.list, "data-testid": "request-list" });
+  const listStatus = h("p", { class: "hint" }, "Loading links…");
+  const close = h("button", { type: "button", class: "icon-btn", "aria-label": "Close" }, icon("x"));
+  const dialog = h(
+    "dialog",
+    { class: "dialog", "aria-labelledby": ids.title, "data-testid": "requests-dialog" },
+    h("div", { class: "dialog-head" }, h("h2", { id: ids.title, class: "dialog-title" }, "Request files"), close),
+    h(
+      "p",
+      { class: "dialog-text" },
+      "Anyone with a request link can send you files, without an account, until it expires or is full. They see only their own uploads; what they send is scanned before you can open it.",
+    ),
+    form,
+    result,
+    h("h3", { id: ids.list, class: "subheading" }, "Your request links"),
+    listStatus,
+    list,
+  );
+
+  const showError = (message) => {
+    error.textContent = message;
+    error.hidden = !message;
+  };
+
+  copyButton.addEventListener("click", async () => {
+    if (await copyText(urlInput.value)) {
+      copyButton.querySelector(".btn-label").textContent = "Copied";
+      announce("Link copied to the clipboard");
+      setTimeout(() => {
+        copyButton.querySelector(".btn-label").textContent = "Copy link";
+      }, 2000);
+    } else {
+      urlInput.focus();
+      urlInput.select();
+      announce("Couldn't copy automatically. The link is selected: press Control C or Command C to copy it.");
+    }
+  });
+
+  const renderLink = (link) => {
+    const active = link.state === "ACTIVE";
+    const made = ` request link made ${formatRelative(link.createdAt) || ""}`;
+    const details = [receivedText(link)];
+    if (active) details.push(`expires ${formatDateTime(link.expiresAt)} (${formatRelative(link.expiresAt)})`);
+    if (link.passwordProtected) details.push("Password");
+    const item = h(
+      "li",
+      { class: `share-item${active ? "" : " is-inactive"}`, "data-testid": "request-item", "data-request-id": link.requestId },
+      h(
+        "div",
+        { class: "share-info" },
+        h("p", { class: "share-title" }, `${STATES[link.state] || link.state} request link`),
+        link.note ? h("p", { class: "request-item-note", "data-testid": "request-item-note" }, link.note) : null,
+        h("p", { class: "hint", "data-testid": "request-received" }, details.join(" · ")),
+      ),
+    );
+    const panel = h("div", { class: "share-panel", id: uid("request-panel"), hidden: true });
+    const extend = h(
+      "button",
+      { type: "button", class: "btn btn-small", "aria-expanded": "false", "aria-controls": panel.id, "data-testid": "extend-request" },
+      h("span", { class: "btn-label" }, "Change expiry"),
+      h("span", { class: "visually-hidden" }, ` of the${made}`),
+    );
+    extend.addEventListener("click", () => toggleExtend(link, extend, panel));
+    const revoke = h("button", { type: "button", class: "btn btn-small btn-quiet-danger", "data-testid": "revoke-request" }, icon("x"), h("span", { class: "btn-label" }, "Revoke"), h("span", { class: "visually-hidden" }, made));
+    revoke.addEventListener("click", () => revokeLink(link, revoke));
+    item.append(h("div", { class: "share-actions" }, extend, revoke), panel);
+    return item;
+  };
+
+  const toggleExtend = (link, button, panel) => {
+    const opening = panel.hidden;
+    button.setAttribute("aria-expanded", String(opening));
+    panel.hidden = !opening;
+    if (!opening) {
+      replaceChildren(panel);
+      return;
+    }
+    const selectId = uid("request-new-expiry");
+    const choice = h(
+      "select",
+      { id: selectId, "data-testid": "request-new-expiry" },
+      EXPIRY_CHOICES.map((item) => h("option", { value: String(item.seconds), selected: Boolean(item.selected) }, `${item.label} from now`)),
+    );
+    const save = h("button", { type: "button", class: "btn btn-small btn-primary", "data-testid": "save-request-expiry" }, h("span", { class: "btn-label" }, "Save"));
+    save.addEventListener("click", () =>
+      withBusy(save, "Saving…", async () => {
+        try {
+          await api.updateRequestLink(link.requestId, Number(choice.value));
+          announce("Expiry changed");
+          await loadLinks(link.requestId);
+        } catch (err) {
+          showError(`Couldn't change the expiry: ${err.message}`);
+        }
+      }),
+    );
+    replaceChildren(panel, h("div", { class: "field" }, h("label", { for: selectId }, "New expiry"), choice), h("div", { class: "form-actions" }, save));
+    choice.focus();
+  };
+
+  const revokeLink = async (link, button) => {
+    const confirmed = await confirmDialog({
+      title: "Revoke this request link?",
+      message: "Guests can no longer send files through it. Files it already brought stay in your files.",
+      confirmLabel: "Revoke link",
+    });
+    if (!confirmed) return;
+    await withBusy(button, "Revoking…", async () => {
+      try {
+        await api.revokeRequestLink(link.requestId);
+        announce("Request link revoked");
+      } catch (err) {
+        if (err.status !== 404) {
+          showError(`Couldn't revoke the link: ${err.message}`);
+          return;
+        }
+      }
+      await loadLinks();
+      createButton.focus();
+    });
+  };
+
+  const loadLinks = async (focusRequestId = null) => {
+    try {
+      const answer = await api.listRequestLinks();
+      const links = Array.isArray(answer?.items) ? answer.items : [];
+      links.sort((a, b) => (toDate(b.createdAt)?.getTime() || 0) - (toDate(a.createdAt)?.getTime() || 0));
+      listStatus.textContent = links.length ? "" : "No request links yet.";
+      listStatus.hidden = links.length > 0;
+      replaceChildren(list, links.map(renderLink));
+      if (focusRequestId) {
+        const item = [...list.querySelectorAll("[data-testid='request-item']")].find((el) => el.dataset.requestId === focusRequestId);
+        (item?.querySelector("[data-testid='extend-request']") || createButton).focus();
+      }
+    } catch (err) {
+      listStatus.hidden = false;
+      listStatus.textContent = `Couldn't load your request links: ${err.message}`;
+    }
+  };
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError("");
+    for (const field of [maxFiles, password, note]) field.removeAttribute("aria-invalid");
+    const invalid = (message, field) => {
+      field.setAttribute("aria-invalid", "true");
+      showError(message);
+      field.focus();
+    };
+    const files = Number(maxFiles.value.trim());
+    if (!Number.isInteger(files) || files < 1 || files > MAX_FILES) return invalid(`Most files must be a whole number from 1 to ${MAX_FILES}.`, maxFiles);
+    const settings = { expiresInSeconds: Number(expiry.value), maxFiles: files, maxBytes: Number(maxBytes.value) };
+    if (password.value) {
+      if (password.value.length < MIN_PASSWORD || !password.value.trim()) return invalid(`A password needs ${MIN_PASSWORD} to ${MAX_PASSWORD} characters, not only spaces.`, password);
+      settings.password = password.value;
+    }
+    if (note.value.trim()) settings.note = note.value.trim();
+    await withBusy(createButton, "Creating…", async () => {
+      try {
+        const created = await api.createRequestLink(settings);
+        urlInput.value = requestLink(created);
+        const extra = settings.password ? " Send the password separately: it is not part of the link." : "";
+        resultNote.textContent = `Takes ${files} ${files === 1 ? "file" : "files"} and ${formatBytes(settings.maxBytes)} until ${formatDateTime(created.expiresAt)}.${extra} Copy it now: for safety the full link is shown only once.`;
+        result.hidden = false;
+        password.value = "";
+        announce("Request link created. Use Copy link to copy it.");
+        copyButton.focus();
+        await loadLinks();
+      } catch (err) {
+        showError(`Couldn't create the link: ${err.message}`);
+      }
+    });
+    return undefined;
+  });
+
+  close.addEventListener("click", () => dialog.close());
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    openDialog = null;
+    if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+  });
+  document.body.append(dialog);
+  openDialog = dialog;
+  dialog.showModal();
+  expiry.focus();
+  loadLinks();
+  return dialog;
+}
