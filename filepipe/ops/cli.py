@@ -1,5 +1,5 @@
-"""The `executions`, `execution`, `replay` and `rescan` subcommands, against the local runtime or a deployed
-stack."""
+"""The `executions`, `execution`, `replay`, `rescan` and `usage` subcommands, against the local runtime or a
+deployed stack."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any, TextIO
 
-from filepipe.ops import executions, render, rescan
+from filepipe.ops import executions, render, rescan, usage
 from filepipe.ops.target import (
     DEAD_LETTER_QUEUES,
     FILES_TABLE_NAME,
@@ -120,6 +120,14 @@ def register(
 
     rescan_parser.set_defaults(run=_rescan)
 
+    recount = usage.add_parser(subparsers)
+    add_target_arguments(recount)
+    recount.set_defaults(
+        run=lambda args: _guarded(
+            lambda parsed, target: _recount(parsed, target, rescan_clock), args, client_factory
+        )
+    )
+
 
 def _positive(value: str) -> int:
     number = int(value)
@@ -220,6 +228,22 @@ def _replay(args: argparse.Namespace, target: Target) -> int:
     print(render.replay_summary(outcomes, dry_run=args.dry_run))
     needs_attention = any(o.action in (Action.UNREPLAYABLE, Action.ERROR) for o in outcomes)
     return EXIT_ATTENTION if needs_attention else 0
+
+
+def _recount(args: argparse.Namespace, target: Target, clock: rescan.Clock) -> int:
+    from common.records import FileRecords
+    from common.usage import UsageLedger
+
+    dynamodb, table = target.client("dynamodb"), target.output(FILES_TABLE_NAME)
+    found = usage.recount(
+        FileRecords(dynamodb, table),
+        UsageLedger(dynamodb, table),
+        clock.now(),
+        dry_run=args.dry_run,
+        owner_id=args.owner,
+    )
+    print(usage.report(found, dry_run=args.dry_run))
+    return 0
 
 
 def build_parser(

@@ -5,27 +5,19 @@ import { Api, ApiError } from "./api.js";
 import { h, icon, replaceChildren, setText, uid } from "./dom.js";
 import { formatBytes, formatDateTime, formatRelative } from "./format.js";
 import { acceptAttribute, describeLimits } from "./limits.js";
-import { announce, withBusy } from "./ui.js";
+import { loadLink, renderLocked, tokenFromPath } from "./linkpage.js";
+import { announce } from "./ui.js";
 import { Uploader } from "./upload.js";
 
-const GONE_TITLE = "This link doesn't work";
 const GONE_TEXT =
   "It may have expired, received all the files it takes, or been revoked. Ask the person who sent it for a new link.";
-// A wrong password and a link that stopped working get the same answer from the service.
-const WRONG_PASSWORD = "That password doesn't open this link, or the link no longer works. Check the password and try again.";
 const STATUS_POLL_MS = 2000;
 // Scanning takes seconds; after this long the page stops asking and says where to look instead.
 const STATUS_POLL_LIMIT_MS = 30 * 60 * 1000;
 
 /** The token from a /r/{token} path, or null for any other page. */
 export function requestTokenFromPath(pathname) {
-  const match = /^\/r\/([^/]+)\/?$/.exec(pathname);
-  if (!match) return null;
-  try {
-    return decodeURIComponent(match[1]);
-  } catch {
-    return null;
-  }
+  return tokenFromPath(pathname, "r");
 }
 
 /**
@@ -74,108 +66,21 @@ export class GuestUploadApi {
   }
 }
 
-function gone(container) {
-  document.title = `${GONE_TITLE} · filepipe`;
-  replaceChildren(
-    container,
-    h(
-      "section",
-      { class: "share-card is-gone", "data-testid": "request-gone", "aria-labelledby": "request-heading" },
-      icon("link-off", "icon icon-hero"),
-      h("h1", { id: "request-heading", tabindex: "-1" }, GONE_TITLE),
-      h("p", {}, GONE_TEXT),
-    ),
-  );
-  container.querySelector("h1").focus();
-}
-
 export async function renderRequestPage(container, config, token) {
   const api = new Api(config.apiUrl);
-  replaceChildren(container, h("p", { class: "loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Loading the request…"));
-  let link;
-  try {
-    link = await api.getRequestLink(token);
-  } catch (error) {
-    if (error.status === 404 || error.status === 400) {
-      gone(container);
-      return;
-    }
-    replaceChildren(
-      container,
-      h(
-        "section",
-        { class: "share-card", role: "alert", "aria-labelledby": "request-heading" },
-        h("h1", { id: "request-heading" }, "Can't load this link right now"),
-        h("p", {}, `${error.message} Reload the page to try again.`),
-      ),
-    );
-    return;
-  }
+  const link = await loadLink(container, "request", { loadingText: "Loading the request…", goneText: GONE_TEXT, load: () => api.getRequestLink(token) });
+  if (!link) return;
   if (link.passwordRequired) {
-    renderLocked(container, api, config, token);
+    renderLocked(container, "request", {
+      title: "A protected request · filepipe",
+      heading: "This request is protected",
+      text: "Enter the password you were given to send files.",
+      unlock: (password) => api.unlockRequestLink(token, password),
+      open: (unlocked, password) => new GuestPage(container, api, config, token, unlocked, password).render(true),
+    });
     return;
   }
   new GuestPage(container, api, config, token, link, null).render(false);
-}
-
-/** A link with a password: ask for it, then show the page; the password stays in this page only. */
-function renderLocked(container, api, config, token) {
-  document.title = "A protected request · filepipe";
-  const passwordId = uid("request-password");
-  const errorId = uid("request-unlock-error");
-  const password = h("input", {
-    id: passwordId,
-    type: "password",
-    autocomplete: "off",
-    maxlength: "128",
-    required: true,
-    "aria-describedby": errorId,
-    "data-testid": "request-unlock-password",
-  });
-  const error = h("p", { class: "form-error", id: errorId, role: "alert", hidden: true, "data-testid": "request-unlock-error" });
-  const button = h("button", { type: "submit", class: "btn btn-primary btn-large", "data-testid": "request-unlock" }, icon("link"), h("span", { class: "btn-label" }, "Open"));
-  const form = h(
-    "form",
-    { class: "share-unlock", novalidate: true },
-    h("div", { class: "field" }, h("label", { for: passwordId }, "Password"), password),
-    error,
-    button,
-  );
-  const showError = (message) => {
-    error.textContent = message;
-    error.hidden = !message;
-    password.setAttribute("aria-invalid", message ? "true" : "false");
-    if (message) password.focus();
-  };
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    if (!password.value) {
-      showError("Type the password first.");
-      return;
-    }
-    withBusy(button, "Checking…", async () => {
-      try {
-        const link = await api.unlockRequestLink(token, password.value);
-        new GuestPage(container, api, config, token, link, password.value).render(true);
-      } catch (err) {
-        if (err.status === 404) showError(WRONG_PASSWORD);
-        else if (err.status === 429) showError(err.message.replace(/^./, (c) => c.toUpperCase()));
-        else showError(`The link could not be opened: ${err.message}`);
-      }
-    });
-  });
-  replaceChildren(
-    container,
-    h(
-      "section",
-      { class: "share-card", "data-testid": "request-locked", "aria-labelledby": "request-heading" },
-      icon("shield", "icon icon-hero"),
-      h("h1", { id: "request-heading" }, "This request is protected"),
-      h("p", { class: "share-facts" }, "Enter the password you were given to send files."),
-      form,
-    ),
-  );
-  password.focus();
 }
 
 /** How an upload stands, for the guest: the transfer while it runs, then the service's verdict. */

@@ -3,11 +3,9 @@
 
 import { h, icon, replaceChildren, uid } from "./dom.js";
 import { formatBytes, formatDateTime, formatRelative, toDate } from "./format.js";
-import { EXPIRY_CHOICES } from "./share.js";
-import { announce, confirmDialog, copyText, withBusy } from "./ui.js";
+import { MAX_PASSWORD, MIN_PASSWORD, expirySelect, newLinkBox, passwordFrom, revokeAfterAsking, showModal } from "./linkdialog.js";
+import { announce, withBusy } from "./ui.js";
 
-const MIN_PASSWORD = 6;
-const MAX_PASSWORD = 128;
 const MAX_FILES = 1000;
 const MAX_NOTE = 1000;
 const GB = 1024 ** 3;
@@ -46,14 +44,9 @@ export function openRequestLinksDialog(api, opener) {
     note: uid("request-note"),
     noteHint: uid("request-note-hint"),
     error: uid("request-error"),
-    url: uid("request-url"),
     list: uid("request-list-title"),
   };
-  const expiry = h(
-    "select",
-    { id: ids.expiry, name: "expiry", "data-testid": "request-expiry" },
-    EXPIRY_CHOICES.map((choice) => h("option", { value: String(choice.seconds), selected: Boolean(choice.selected) }, choice.label)),
-  );
+  const expiry = expirySelect({ id: ids.expiry, name: "expiry", "data-testid": "request-expiry" });
   const maxFiles = h("input", {
     id: ids.files,
     name: "maxFiles",
@@ -120,16 +113,7 @@ export function openRequestLinksDialog(api, opener) {
     error,
   );
 
-  const urlInput = h("input", { id: ids.url, type: "text", readonly: true, class: "mono", "data-testid": "request-url" });
-  const copyButton = h("button", { type: "button", class: "btn", "data-testid": "copy-request-link" }, icon("copy"), h("span", { class: "btn-label" }, "Copy link"));
-  const resultNote = h("p", { class: "hint" });
-  const result = h(
-    "div",
-    { class: "share-result", hidden: true, "data-testid": "request-result" },
-    h("label", { for: ids.url }, "Your new request link"),
-    h("div", { class: "copy-row" }, urlInput, copyButton),
-    resultNote,
-  );
+  const { box: result, urlInput, copyButton, note: resultNote } = newLinkBox({ label: "Your new request link", testid: "request", copyTestid: "copy-request-link" });
   const list = h("ul", { class: "share-list", "aria-labelledby": ids.list, "data-testid": "request-list" });
   const listStatus = h("p", { class: "hint" }, "Loading links…");
   const close = h("button", { type: "button", class: "icon-btn", "aria-label": "Close" }, icon("x"));
@@ -153,20 +137,6 @@ export function openRequestLinksDialog(api, opener) {
     error.textContent = message;
     error.hidden = !message;
   };
-
-  copyButton.addEventListener("click", async () => {
-    if (await copyText(urlInput.value)) {
-      copyButton.querySelector(".btn-label").textContent = "Copied";
-      announce("Link copied to the clipboard");
-      setTimeout(() => {
-        copyButton.querySelector(".btn-label").textContent = "Copy link";
-      }, 2000);
-    } else {
-      urlInput.focus();
-      urlInput.select();
-      announce("Couldn't copy automatically. The link is selected: press Control C or Command C to copy it.");
-    }
-  });
 
   const renderLink = (link) => {
     const active = link.state === "ACTIVE";
@@ -208,11 +178,7 @@ export function openRequestLinksDialog(api, opener) {
       return;
     }
     const selectId = uid("request-new-expiry");
-    const choice = h(
-      "select",
-      { id: selectId, "data-testid": "request-new-expiry" },
-      EXPIRY_CHOICES.map((item) => h("option", { value: String(item.seconds), selected: Boolean(item.selected) }, `${item.label} from now`)),
-    );
+    const choice = expirySelect({ id: selectId, "data-testid": "request-new-expiry" }, " from now");
     const save = h("button", { type: "button", class: "btn btn-small btn-primary", "data-testid": "save-request-expiry" }, h("span", { class: "btn-label" }, "Save"));
     save.addEventListener("click", () =>
       withBusy(save, "Saving…", async () => {
@@ -229,27 +195,18 @@ export function openRequestLinksDialog(api, opener) {
     choice.focus();
   };
 
-  const revokeLink = async (link, button) => {
-    const confirmed = await confirmDialog({
+  const revokeLink = (link, button) =>
+    revokeAfterAsking(button, {
       title: "Revoke this request link?",
       message: "Guests can no longer send files through it. Files it already brought stay in your files.",
-      confirmLabel: "Revoke link",
+      revoke: () => api.revokeRequestLink(link.requestId),
+      revoked: "Request link revoked",
+      showError,
+      after: async () => {
+        await loadLinks();
+        createButton.focus();
+      },
     });
-    if (!confirmed) return;
-    await withBusy(button, "Revoking…", async () => {
-      try {
-        await api.revokeRequestLink(link.requestId);
-        announce("Request link revoked");
-      } catch (err) {
-        if (err.status !== 404) {
-          showError(`Couldn't revoke the link: ${err.message}`);
-          return;
-        }
-      }
-      await loadLinks();
-      createButton.focus();
-    });
-  };
 
   const loadLinks = async (focusRequestId = null) => {
     try {
@@ -281,10 +238,9 @@ export function openRequestLinksDialog(api, opener) {
     const files = Number(maxFiles.value.trim());
     if (!Number.isInteger(files) || files < 1 || files > MAX_FILES) return invalid(`Most files must be a whole number from 1 to ${MAX_FILES}.`, maxFiles);
     const settings = { expiresInSeconds: Number(expiry.value), maxFiles: files, maxBytes: Number(maxBytes.value) };
-    if (password.value) {
-      if (password.value.length < MIN_PASSWORD || !password.value.trim()) return invalid(`A password needs ${MIN_PASSWORD} to ${MAX_PASSWORD} characters, not only spaces.`, password);
-      settings.password = password.value;
-    }
+    const passwordValue = passwordFrom(password);
+    if (passwordValue.error) return invalid(passwordValue.error, password);
+    if (passwordValue.value) settings.password = passwordValue.value;
     if (note.value.trim()) settings.note = note.value.trim();
     await withBusy(createButton, "Creating…", async () => {
       try {
@@ -304,15 +260,10 @@ export function openRequestLinksDialog(api, opener) {
     return undefined;
   });
 
-  close.addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => {
-    dialog.remove();
+  showModal(dialog, close, opener, () => {
     openDialog = null;
-    if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
   });
-  document.body.append(dialog);
   openDialog = dialog;
-  dialog.showModal();
   expiry.focus();
   loadLinks();
   return dialog;

@@ -3,21 +3,14 @@
 
 import { h, icon, replaceChildren, uid } from "./dom.js";
 import { formatBytes, formatDateTime, formatRelative, toDate } from "./format.js";
-import { announce, confirmDialog, copyText, withBusy } from "./ui.js";
+import { DAY, EXPIRY_CHOICES, MAX_PASSWORD, MIN_PASSWORD, expirySelect, newLinkBox, passwordFrom, revokeAfterAsking, showModal } from "./linkdialog.js";
+import { announce, copyText, withBusy } from "./ui.js";
 
-const DAY = 24 * 60 * 60;
-export const EXPIRY_CHOICES = [
-  { seconds: DAY, label: "1 day" },
-  { seconds: 7 * DAY, label: "7 days", selected: true },
-  { seconds: 30 * DAY, label: "30 days" },
-];
 export const NOTIFY_CHOICES = [
   { value: "", label: "No" },
   { value: "FIRST", label: "On the first download" },
   { value: "EVERY", label: "On every download" },
 ];
-const MIN_PASSWORD = 6;
-const MAX_PASSWORD = 128;
 const MAX_FILES = 20;
 
 /** The link for a freshly made share: the API's URL, else one built on this site's /s/ route. */
@@ -77,16 +70,6 @@ function settingsText(share) {
   if (share.notifyOn === "FIRST") parts.push("Tells you on the first download");
   if (share.notifyOn === "EVERY") parts.push("Tells you on every download");
   return parts.join(" · ");
-}
-
-/** A password typed into `input`: null when empty, else the text or a message saying what is wrong. */
-function passwordFrom(input) {
-  const value = input.value;
-  if (!value) return { value: null };
-  if (value.length < MIN_PASSWORD || value.length > MAX_PASSWORD || !value.trim()) {
-    return { error: `A password needs ${MIN_PASSWORD} to ${MAX_PASSWORD} characters, not only spaces.` };
-  }
-  return { value };
 }
 
 /** A download limit typed into `input`: null when empty, else a whole number of 1 or more. */
@@ -164,11 +147,7 @@ export function openShareDialog(api, file, opener) {
   const notifyId = uid("share-notify");
   const errorId = uid("share-error");
 
-  const expiry = h(
-    "select",
-    { id: expiryId, name: "expiry", "data-testid": "share-expiry" },
-    EXPIRY_CHOICES.map((choice) => h("option", { value: String(choice.seconds), selected: Boolean(choice.selected) }, choice.label)),
-  );
+  const expiry = expirySelect({ id: expiryId, name: "expiry", "data-testid": "share-expiry" });
   const limit = h("input", {
     id: limitId,
     name: "maxDownloads",
@@ -226,17 +205,7 @@ export function openShareDialog(api, file, opener) {
     error,
   );
 
-  const urlId = uid("share-url");
-  const urlInput = h("input", { id: urlId, type: "text", readonly: true, class: "mono", "data-testid": "share-url" });
-  const copyButton = h("button", { type: "button", class: "btn", "data-testid": "copy-link" }, icon("copy"), h("span", { class: "btn-label" }, "Copy link"));
-  const resultNote = h("p", { class: "hint" });
-  const result = h(
-    "div",
-    { class: "share-result", hidden: true, "data-testid": "share-result" },
-    h("label", { for: urlId }, "Your new link"),
-    h("div", { class: "copy-row" }, urlInput, copyButton),
-    resultNote,
-  );
+  const { box: result, urlInput, copyButton, note: resultNote } = newLinkBox({ label: "Your new link", testid: "share", copyTestid: "copy-link" });
 
   const listHeadingId = uid("share-list-title");
   const list = h("ul", { class: "share-list", "aria-labelledby": listHeadingId, "data-testid": "share-list" });
@@ -259,21 +228,6 @@ export function openShareDialog(api, file, opener) {
     error.textContent = message;
     error.hidden = !message;
   };
-
-  copyButton.addEventListener("click", async () => {
-    const ok = await copyText(urlInput.value);
-    if (ok) {
-      copyButton.querySelector(".btn-label").textContent = "Copied";
-      announce("Link copied to the clipboard");
-      setTimeout(() => {
-        copyButton.querySelector(".btn-label").textContent = "Copy link";
-      }, 2000);
-    } else {
-      urlInput.focus();
-      urlInput.select();
-      announce("Couldn't copy automatically. The link is selected: press Control C or Command C to copy it.");
-    }
-  });
 
   const loadOtherFiles = async () => {
     try {
@@ -489,30 +443,19 @@ export function openShareDialog(api, file, opener) {
     }
   };
 
-  const revokeShare = async (share, button) => {
-    const confirmed = await confirmDialog({
+  const revokeShare = (share, button) =>
+    revokeAfterAsking(button, {
       title: "Revoke this link?",
       message: "People who have it will no longer be able to download the file. Its download log is deleted too. You can make a new link at any time.",
-      confirmLabel: "Revoke link",
+      revoke: () => api.revokeShare(share.id),
+      revoked: "Link revoked",
+      showError,
+      after: async () => {
+        openLogs.delete(share.id);
+        await loadShares();
+        createButton.focus();
+      },
     });
-    if (!confirmed) return;
-    await withBusy(button, "Revoking…", async () => {
-      try {
-        await api.revokeShare(share.id);
-        announce("Link revoked");
-      } catch (err) {
-        // A 404 means it is gone already, which is what was asked. Other errors show inside the dialog:
-        // page toasts sit behind the modal.
-        if (err.status !== 404) {
-          showError(`Couldn't revoke the link: ${err.message}`);
-          return;
-        }
-      }
-      openLogs.delete(share.id);
-      await loadShares();
-      createButton.focus();
-    });
-  };
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -558,15 +501,10 @@ export function openShareDialog(api, file, opener) {
     return undefined;
   });
 
-  close.addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => {
-    dialog.remove();
+  showModal(dialog, close, opener, () => {
     openDialog = null;
-    if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
   });
-  document.body.append(dialog);
   openDialog = dialog;
-  dialog.showModal();
   expiry.focus();
   loadShares();
   loadOtherFiles();

@@ -4,39 +4,15 @@
 import { Api } from "./api.js";
 import { h, icon, replaceChildren, uid } from "./dom.js";
 import { formatBytes, formatDateTime, formatRelative, typeIcon, typeName } from "./format.js";
+import { loadLink, renderGone, renderLocked, tokenFromPath } from "./linkpage.js";
 import { withBusy } from "./ui.js";
 
-const GONE_TITLE = "This link doesn't work";
 const GONE_TEXT =
   "It may have expired, reached its download limit, or been revoked. Ask the person who shared it for a new link.";
-// A wrong password and a link that stopped working get the same answer from the service, so the page
-// cannot tell them apart either.
-const WRONG_PASSWORD = "That password doesn't open this link, or the link no longer works. Check the password and try again.";
 
 /** The token from a /s/{token} path, or null for any other page. */
 export function shareTokenFromPath(pathname) {
-  const match = /^\/s\/([^/]+)\/?$/.exec(pathname);
-  if (!match) return null;
-  try {
-    return decodeURIComponent(match[1]);
-  } catch {
-    return null;
-  }
-}
-
-function gone(container) {
-  document.title = `${GONE_TITLE} · filepipe`;
-  replaceChildren(
-    container,
-    h(
-      "section",
-      { class: "share-card is-gone", "data-testid": "share-gone", "aria-labelledby": "share-heading" },
-      icon("link-off", "icon icon-hero"),
-      h("h1", { id: "share-heading", tabindex: "-1" }, GONE_TITLE),
-      h("p", {}, GONE_TEXT),
-    ),
-  );
-  container.querySelector("h1").focus();
+  return tokenFromPath(pathname, "s");
 }
 
 function limitsText(share) {
@@ -61,91 +37,19 @@ function facts(file) {
 
 export async function renderSharePage(container, config, token) {
   const api = new Api(config.apiUrl);
-  replaceChildren(container, h("p", { class: "loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Loading the shared file…"));
-  let share;
-  try {
-    share = await api.getShare(token);
-  } catch (error) {
-    if (error.status === 404 || error.status === 400) {
-      gone(container);
-      return;
-    }
-    replaceChildren(
-      container,
-      h(
-        "section",
-        { class: "share-card", role: "alert", "aria-labelledby": "share-heading" },
-        h("h1", { id: "share-heading" }, "Can't load this link right now"),
-        h("p", {}, `${error.message} Reload the page to try again.`),
-      ),
-    );
-    return;
-  }
+  const share = await loadLink(container, "share", { loadingText: "Loading the shared file…", goneText: GONE_TEXT, load: () => api.getShare(token) });
+  if (!share) return;
   if (share.passwordRequired) {
-    renderLocked(container, api, token);
+    renderLocked(container, "share", {
+      title: "A protected link · filepipe",
+      heading: "This link is protected",
+      text: "Enter the password the sender gave you to see the files.",
+      unlock: (password) => api.unlockShare(token, password),
+      open: (unlocked, password) => renderFiles(container, api, token, unlocked, password),
+    });
     return;
   }
   renderFiles(container, api, token, share, null);
-}
-
-/** A link with a password: ask for it, then show the files; the password stays in this page only. */
-function renderLocked(container, api, token) {
-  document.title = "A protected link · filepipe";
-  const passwordId = uid("share-password");
-  const errorId = uid("share-unlock-error");
-  const password = h("input", {
-    id: passwordId,
-    type: "password",
-    autocomplete: "off",
-    maxlength: "128",
-    required: true,
-    "aria-describedby": errorId,
-    "data-testid": "share-unlock-password",
-  });
-  const error = h("p", { class: "form-error", id: errorId, role: "alert", hidden: true, "data-testid": "share-unlock-error" });
-  const button = h("button", { type: "submit", class: "btn btn-primary btn-large", "data-testid": "share-unlock" }, icon("link"), h("span", { class: "btn-label" }, "Open"));
-  const form = h(
-    "form",
-    { class: "share-unlock", novalidate: true },
-    h("div", { class: "field" }, h("label", { for: passwordId }, "Password"), password),
-    error,
-    button,
-  );
-  const showError = (message) => {
-    error.textContent = message;
-    error.hidden = !message;
-    password.setAttribute("aria-invalid", message ? "true" : "false");
-    if (message) password.focus();
-  };
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    if (!password.value) {
-      showError("Type the password first.");
-      return;
-    }
-    withBusy(button, "Checking…", async () => {
-      try {
-        const share = await api.unlockShare(token, password.value);
-        renderFiles(container, api, token, share, password.value);
-      } catch (err) {
-        if (err.status === 404) showError(WRONG_PASSWORD);
-        else if (err.status === 429) showError(err.message.replace(/^./, (c) => c.toUpperCase()));
-        else showError(`The link could not be opened: ${err.message}`);
-      }
-    });
-  });
-  replaceChildren(
-    container,
-    h(
-      "section",
-      { class: "share-card", "data-testid": "share-locked", "aria-labelledby": "share-heading" },
-      icon("shield", "icon icon-hero"),
-      h("h1", { id: "share-heading" }, "This link is protected"),
-      h("p", { class: "share-facts" }, "Enter the password the sender gave you to see the files."),
-      form,
-    ),
-  );
-  password.focus();
 }
 
 /** The link's files: one file as a card with a big Download button, several as a list, each with its own. */
@@ -165,7 +69,7 @@ function renderFiles(container, api, token, share, password) {
         if (error.code === "SharedFileNotFound") {
           status.textContent = `${file.name} is no longer part of this link.`;
         } else if (error.status === 404) {
-          gone(container);
+          renderGone(container, "share", GONE_TEXT);
         } else {
           status.textContent = `The download could not start: ${error.message}`;
         }

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING
 
+from api.throttles import RetryLater
 from api.visitors import Visitor
-from common.errors import ServiceThrottled
 from common.observability import logger
+
+if TYPE_CHECKING:
+    from common.links import LinkItems
 
 # Password attempts per link and per client in one window; right passwords are given back.
 ATTEMPT_WINDOW_SECONDS = 15 * 60
@@ -15,50 +18,32 @@ ATTEMPTS_PER_LINK = 30
 ATTEMPTS_PER_CLIENT = 10
 
 
-class TooManyAttempts(ServiceThrottled):
+class TooManyAttempts(RetryLater):
     """Too many password attempts on one link (or from one client) in this window: answered with a 429."""
 
     code = "TooManyAttempts"
 
     def __init__(self, retry_after: int) -> None:
-        minutes = max(1, -(-retry_after // 60))
-        super().__init__(
-            f"too many password attempts; try again in {minutes} minute{'s' if minutes > 1 else ''}",
-            code=self.code,
-        )
-        self.retry_after = retry_after
-
-
-class AttemptCounter(Protocol):
-    def take_attempt(
-        self,
-        link_id: str,
-        window_start: int,
-        client: str | None,
-        link_limit: int,
-        client_limit: int,
-        expires_epoch: int,
-        /,
-    ) -> bool: ...
-
-    def return_attempt(self, link_id: str, window_start: int, client: str | None, /) -> None: ...
+        super().__init__("too many password attempts", retry_after)
 
 
 def admit(
-    counter: AttemptCounter,
+    counter: LinkItems,
     link_id: str,
-    stored_hash: str,
+    stored_hash: str | None,
     password: str | None,
     visitor: Visitor,
     now_epoch: int,
     verify: Callable[[str, str], bool],
     refusal: Callable[[], Exception],
 ) -> None:
-    """Let a visitor with the right password through; a missing or wrong one gets ``refusal()``, the same
-    answer as an unknown link.
+    """Let a visitor through a link without a password, or with the right one; a missing or wrong one gets
+    ``refusal()``, the same answer as an unknown link.
 
     Every attempt is counted before the slow hash runs, so parallel guesses cannot outrun the limit.
     """
+    if not stored_hash:
+        return
     if password is None:
         raise refusal()
     window = now_epoch - now_epoch % ATTEMPT_WINDOW_SECONDS

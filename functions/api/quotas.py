@@ -8,7 +8,8 @@ from typing import Protocol
 
 from api.clock import Clock, epoch_seconds, iso
 from api.models import UsageView
-from common.errors import Conflict, ServiceThrottled
+from api.throttles import RetryLater
+from common.errors import Conflict
 from common.quota import Hold, Usage
 
 WINDOW_SECONDS = 60 * 60
@@ -29,17 +30,13 @@ class QuotaExceeded(Conflict):
     code = "QuotaExceeded"
 
 
-class UploadRateExceeded(ServiceThrottled):
+class UploadRateExceeded(RetryLater):
     """The owner has been issued the hour's upload URLs; ``retry_after`` seconds until the next hour."""
 
     code = "UploadRateExceeded"
 
     def __init__(self, limit: int, retry_after: int) -> None:
-        minutes = max(1, -(-retry_after // 60))
-        super().__init__(
-            f"at most {limit} uploads an hour; try again in {minutes} minute{'s' if minutes > 1 else ''}"
-        )
-        self.retry_after = retry_after
+        super().__init__(f"at most {limit} uploads an hour", retry_after)
 
 
 class Ledger(Protocol):

@@ -39,8 +39,9 @@ from api.models import (
 from api.passwords import hash_password, verify_password
 from api.quotas import QuotaExceeded, UploadRateExceeded
 from api.sharing import new_share_token, share_id_for
+from api.throttles import RetryLater
 from api.visitors import Visitor
-from common.errors import Conflict, InvalidRequest, NotFound, ServiceThrottled
+from common.errors import Conflict, InvalidRequest, NotFound
 from common.model import FILE_ID_PATTERN, Status
 
 if TYPE_CHECKING:
@@ -54,18 +55,13 @@ _REQUEST_ID = re.compile(r"[0-9a-f]{64}")
 KEPT_AFTER_CLOSING = timedelta(days=30)
 
 
-class GuestUploadsThrottled(ServiceThrottled):
+class GuestUploadsThrottled(RetryLater):
     """The link's owner has been issued the hour's uploads; guests hear when to try again, not the limit."""
 
     code = "UploadRateExceeded"
 
     def __init__(self, retry_after: int) -> None:
-        minutes = max(1, -(-retry_after // 60))
-        super().__init__(
-            f"this link takes no more uploads now; try again in {minutes} minute{'s' if minutes > 1 else ''}",
-            code=self.code,
-        )
-        self.retry_after = retry_after
+        super().__init__("this link takes no more uploads now", retry_after)
 
 
 def _request_not_found() -> NotFound:
@@ -224,13 +220,11 @@ class GuestUploads:
 
     def _admit(self, link: dict[str, Any], password: str | None, visitor: Visitor) -> None:
         stored = link.get("passwordHash")
-        if not stored:
-            return
         now_epoch = epoch_seconds(self._clock())
         admit(
             self._links,
             link["requestId"],
-            str(stored),
+            stored,
             password,
             visitor,
             now_epoch,

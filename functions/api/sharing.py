@@ -318,13 +318,11 @@ class PublicShares:
     def _admit(self, share: dict[str, Any], password: str | None, visitor: Visitor) -> None:
         """Let a visitor with the right password through; a wrong or missing one reads as an unknown link."""
         stored = share.get("passwordHash")
-        if not stored:
-            return
         now_epoch = epoch_seconds(self._clock())
         admit(
             self._shares,
             share["shareId"],
-            str(stored),
+            stored,
             password,
             visitor,
             now_epoch,

@@ -10,9 +10,10 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from common.aws import THROTTLING_CODES, error_code
-from common.errors import AlreadyProcessed, FileDeleted, ServiceThrottled, StaleWrite
+from common.aws import error_code
+from common.errors import AlreadyProcessed, FileDeleted, StaleWrite
 from common.model import Channel, FileRef, Status
+from common.table import Table
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -68,21 +69,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class FileRecords:
+class FileRecords(Table):
     """File records in the single table: ``pk = OWNER#sub``, ``sk = FILE#fileId``."""
-
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
-        self._db = dynamodb
-        self._table = table_name
-
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._db, operation)(TableName=self._table, **kwargs)
-        except Exception as error:
-            code = error_code(error)
-            if code in THROTTLING_CODES:
-                raise ServiceThrottled(f"DynamoDB throttled {operation}") from error
-            raise
 
     @staticmethod
     def _is_condition_failure(error: Exception) -> bool:

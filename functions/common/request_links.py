@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from common.attempts import PasswordAttempts
-from common.aws import THROTTLING_CODES, error_code
-from common.errors import ServiceThrottled
+from common.links import LinkItems
 from common.records import from_item, to_item
 
 REQUEST_SK = "REQUEST"
 OWNER_INDEX = "gsi1"
-_BATCH_WRITE_ITEMS = 25  # DynamoDB's BatchWriteItem limit
-_BATCH_ROUNDS = 5  # unprocessed items are sent again at most this often
 
 
 def request_pk(request_id: str) -> str:
@@ -24,39 +20,23 @@ def owner_index_pk(owner_id: str) -> str:
     return f"REQUESTS#{owner_id}"
 
 
-class RequestLinks:
+class RequestLinks(LinkItems):
     """Request links in the single table, all under ``pk = REQUEST#sha256(token)``:
 
     - ``sk = REQUEST``: the link, indexed by its owner (``gsi1pk = REQUESTS#ownerId``, newest last). It
       counts what it can still take down, ``filesLeft`` and ``bytesLeft``, so that one conditional update
       reserves a file and its bytes (DynamoDB conditions compare attributes but cannot add them);
-    - ``sk = GUESSES#window``: password attempts in one rate-limit window (``common.attempts``).
+    - ``sk = GUESSES#window``: password attempts in one rate-limit window (``common.links``).
 
     ``closesAtEpoch`` is when guests can no longer upload; ``expiresAtEpoch``, the table's TTL, is later,
     so the owner still sees a closed link for a while before DynamoDB removes it.
     """
 
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
-        self._db = dynamodb
-        self._table = table_name
-        self._attempts = PasswordAttempts(dynamodb, table_name)
+    kind = "request link"
 
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._db, operation)(TableName=self._table, **kwargs)
-        except Exception as error:
-            if error_code(error) in THROTTLING_CODES:
-                raise ServiceThrottled(f"DynamoDB throttled {operation}") from error
-            raise
-
-    def _conditional(self, operation: str, **kwargs: Any) -> Any | None:
-        """The call's response, or None when its condition failed."""
-        try:
-            return self._call(operation, **kwargs)
-        except Exception as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return None
-            raise
+    @staticmethod
+    def link_pk(link_id: str) -> str:
+        return request_pk(link_id)
 
     @staticmethod
     def key(request_id: str) -> dict[str, Any]:
@@ -82,20 +62,13 @@ class RequestLinks:
 
     def list_for_owner(self, owner_id: str) -> list[dict[str, Any]]:
         """The owner's links, newest first (the index is eventually consistent)."""
-        kwargs: dict[str, Any] = {
-            "IndexName": OWNER_INDEX,
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": to_item({":pk": owner_index_pk(owner_id)}),
-            "ScanIndexForward": False,
-        }
-        links: list[dict[str, Any]] = []
-        while True:
-            response = self._call("query", **kwargs)
-            links.extend(from_item(item) for item in response.get("Items", []))
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return links
-            kwargs["ExclusiveStartKey"] = last
+        items = self._query(
+            IndexName=OWNER_INDEX,
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": owner_index_pk(owner_id)}),
+            ScanIndexForward=False,
+        )
+        return [from_item(item) for item in items]
 
     def reserve(self, request_id: str, size: int, now_epoch: int) -> dict[str, Any] | None:
         """Take one file and ``size`` bytes from an open link, or nothing: None when it is gone, closed,
@@ -149,51 +122,5 @@ class RequestLinks:
         )
         if response is None:
             return False
-        self._purge(request_id)
+        self.purge(request_id)
         return True
-
-    def _purge(self, request_id: str) -> None:
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_item({":pk": request_pk(request_id)}),
-            "ProjectionExpression": "pk, sk",
-        }
-        keys: list[dict[str, Any]] = []
-        while True:
-            response = self._call("query", **kwargs)
-            keys.extend(response.get("Items", []))
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                break
-            kwargs["ExclusiveStartKey"] = last
-        for start in range(0, len(keys), _BATCH_WRITE_ITEMS):
-            requests = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + _BATCH_WRITE_ITEMS]]
-            for _ in range(_BATCH_ROUNDS):
-                try:
-                    response = self._db.batch_write_item(RequestItems={self._table: requests})
-                except Exception as error:
-                    if error_code(error) in THROTTLING_CODES:
-                        raise ServiceThrottled("DynamoDB throttled batch_write_item") from error
-                    raise
-                requests = (response.get("UnprocessedItems") or {}).get(self._table) or []
-                if not requests:
-                    break
-            if requests:
-                raise ServiceThrottled("DynamoDB left request link items unprocessed")
-
-    # ------------------------------------------------------------ password attempts
-    def take_attempt(
-        self,
-        request_id: str,
-        window_start: int,
-        client: str | None,
-        link_limit: int,
-        client_limit: int,
-        expires_epoch: int,
-    ) -> bool:
-        return self._attempts.take(
-            request_pk(request_id), window_start, client, link_limit, client_limit, expires_epoch
-        )
-
-    def return_attempt(self, request_id: str, window_start: int, client: str | None) -> None:
-        self._attempts.give_back(request_pk(request_id), window_start, client)

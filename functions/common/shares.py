@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from common.attempts import PasswordAttempts
-from common.aws import THROTTLING_CODES, error_code
-from common.errors import ServiceThrottled
+from common.links import LinkItems
 from common.model import SHARE_LOG_SLOTS, share_file_ids
 from common.records import from_item, to_item
 
@@ -15,8 +13,6 @@ SHARE_SK = "SHARE"
 MEMBER_PREFIX = "MEMBER#"
 LOG_PREFIX = "LOG#"
 FILE_INDEX = "gsi1"
-_BATCH_WRITE_ITEMS = 25  # DynamoDB's BatchWriteItem limit
-_BATCH_ROUNDS = 5  # unprocessed items are sent again at most this often
 
 
 def share_pk(share_id: str) -> str:
@@ -31,13 +27,13 @@ def log_slot(download: int) -> str:
     return f"{LOG_PREFIX}{(download - 1) % SHARE_LOG_SLOTS:03d}"
 
 
-class ShareRecords:
+class ShareRecords(LinkItems):
     """Share items in the single table, all under ``pk = SHARE#sha256(token)``:
 
     - ``sk = SHARE``: the link itself, indexed by its first file (``gsi1pk = FILE#fileId``);
     - ``sk = MEMBER#fileId``: one per further file, indexed by that file, so each file finds its links;
     - ``sk = LOG#nnn``: the download log, ``SHARE_LOG_SLOTS`` items used in turn;
-    - ``sk = GUESSES#window``: password attempts in one rate-limit window.
+    - ``sk = GUESSES#window``: password attempts in one rate-limit window (``common.links``).
 
     ``shareId`` is the token's SHA-256 in hex: what the owner sees and revokes by. ``expiresAtEpoch`` is
     the table's TTL attribute on every item, so DynamoDB removes expired links, stale members, old log
@@ -45,30 +41,11 @@ class ShareRecords:
     can lag by days.
     """
 
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
-        self._db = dynamodb
-        self._table = table_name
-
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._db, operation)(TableName=self._table, **kwargs)
-        except Exception as error:
-            if error_code(error) in THROTTLING_CODES:
-                raise ServiceThrottled(f"DynamoDB throttled {operation}") from error
-            raise
+    kind = "share"
 
     @staticmethod
-    def _is_condition_failure(error: Exception) -> bool:
-        return error_code(error) == "ConditionalCheckFailedException"
-
-    def _conditional(self, operation: str, **kwargs: Any) -> Any | None:
-        """The call's response, or None when its condition failed."""
-        try:
-            return self._call(operation, **kwargs)
-        except Exception as error:
-            if self._is_condition_failure(error):
-                return None
-            raise
+    def link_pk(link_id: str) -> str:
+        return share_pk(link_id)
 
     @staticmethod
     def _key(share_id: str, sort_key: str) -> dict[str, Any]:
@@ -119,29 +96,24 @@ class ShareRecords:
 
     def list_for_file(self, file_id: str) -> list[dict[str, Any]]:
         """Every share holding one file, newest first (the index is eventually consistent)."""
-        kwargs: dict[str, Any] = {
-            "IndexName": FILE_INDEX,
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": to_item({":pk": file_index_pk(file_id)}),
-            "ScanIndexForward": False,
-        }
+        items = self._query(
+            IndexName=FILE_INDEX,
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": file_index_pk(file_id)}),
+            ScanIndexForward=False,
+        )
         shares: list[dict[str, Any]] = []
         seen: set[str] = set()
-        while True:
-            response = self._call("query", **kwargs)
-            for raw in response.get("Items", []):
-                item = from_item(raw)
-                share = item if item.get("sk") == SHARE_SK else None
-                if str(item.get("sk", "")).startswith(MEMBER_PREFIX):
-                    share = self.get(str(item["shareId"]))
-                if share is None or share["shareId"] in seen or file_id not in share_file_ids(share):
-                    continue
-                seen.add(share["shareId"])
-                shares.append(share)
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return shares
-            kwargs["ExclusiveStartKey"] = last
+        for raw in items:
+            item = from_item(raw)
+            share = item if item.get("sk") == SHARE_SK else None
+            if str(item.get("sk", "")).startswith(MEMBER_PREFIX):
+                share = self.get(str(item["shareId"]))
+            if share is None or share["shareId"] in seen or file_id not in share_file_ids(share):
+                continue
+            seen.add(share["shareId"])
+            shares.append(share)
+        return shares
 
     def update(
         self, share_id: str, owner_id: str, changes: Mapping[str, Any], removals: Iterable[str] = ()
@@ -206,36 +178,6 @@ class ShareRecords:
         for file_id in share_file_ids(old)[1:] if old else []:
             self._call("delete_item", Key=self._key(share_id, f"{MEMBER_PREFIX}{file_id}"))
         return True
-
-    def purge(self, share_id: str) -> None:
-        """Remove whatever is left under a deleted share: its log, members and password windows."""
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": to_item({":pk": share_pk(share_id)}),
-            "ProjectionExpression": "pk, sk",
-        }
-        keys: list[dict[str, Any]] = []
-        while True:
-            response = self._call("query", **kwargs)
-            keys.extend(response.get("Items", []))
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                break
-            kwargs["ExclusiveStartKey"] = last
-        for start in range(0, len(keys), _BATCH_WRITE_ITEMS):
-            requests = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + _BATCH_WRITE_ITEMS]]
-            for _ in range(_BATCH_ROUNDS):
-                try:
-                    response = self._db.batch_write_item(RequestItems={self._table: requests})
-                except Exception as error:
-                    if error_code(error) in THROTTLING_CODES:
-                        raise ServiceThrottled("DynamoDB throttled batch_write_item") from error
-                    raise
-                requests = (response.get("UnprocessedItems") or {}).get(self._table) or []
-                if not requests:
-                    break
-            if requests:
-                raise ServiceThrottled("DynamoDB left share items unprocessed")
 
     def remove_file(self, share: Mapping[str, Any], file_id: str) -> bool:
         """Take one file out of a share of several; False when the share changed meanwhile."""
@@ -348,22 +290,3 @@ class ShareRecords:
             ConditionExpression="download = :download",
             ExpressionAttributeValues=to_item({":download": download}),
         )
-
-    # ------------------------------------------------------------ password attempts
-    def take_attempt(
-        self,
-        share_id: str,
-        window_start: int,
-        client: str | None,
-        share_limit: int,
-        client_limit: int,
-        expires_epoch: int,
-    ) -> bool:
-        """Count one password attempt in this window; False (nothing counted) when a limit is reached."""
-        return PasswordAttempts(self._db, self._table).take(
-            share_pk(share_id), window_start, client, share_limit, client_limit, expires_epoch
-        )
-
-    def return_attempt(self, share_id: str, window_start: int, client: str | None) -> None:
-        """Give back the attempt of a right password: only wrong ones use up the allowance."""
-        PasswordAttempts(self._db, self._table).give_back(share_pk(share_id), window_start, client)
