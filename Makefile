@@ -74,9 +74,10 @@ unit: install
 build-check: install
 	$(BIN)/python -m gates.lambda_build
 
-# The journey runs against filepipe local here, whatever FILEPIPE_TEST_STACK the shell exports.
+# The journey runs against filepipe local here, whatever FILEPIPE_TEST_STACK the shell exports. One worker
+# per core; a test file runs whole in one worker, so its module fixtures (a local runtime, a stack) start once.
 test: install system-packages lint typecheck build-check
-	env -u FILEPIPE_TEST_STACK $(BIN)/pytest
+	env -u FILEPIPE_TEST_STACK $(BIN)/pytest --numprocesses auto --dist loadfile
 
 bench: install system-packages
 	$(BIN)/python -m filepipe.bench
