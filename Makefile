@@ -9,6 +9,7 @@ TOOL_STAMPS := $(TOOLS)/checkov/.installed $(TOOLS)/sam/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := clamav clamav-daemon chromium
 PORT ?= 8000
+CORES := $(shell nproc 2>/dev/null || echo 2)
 
 STACK ?= filepipe
 # Who scans uploads on AWS (the template's Scanner): GuardDuty needs no Docker to deploy; ClamAV's scan
@@ -74,9 +75,11 @@ unit: install
 build-check: install
 	$(BIN)/python -m gates.lambda_build
 
-# The journey runs against filepipe local here, whatever FILEPIPE_TEST_STACK the shell exports. One worker
-# per core; a test file runs whole in one worker, so its module fixtures (a local runtime, a stack) start once.
-test: install system-packages lint typecheck build-check
+# The gates run side by side, a job per core, each one's output kept together. The journey runs against
+# filepipe local here, whatever FILEPIPE_TEST_STACK the shell exports. One pytest worker per core; a test
+# file runs whole in one worker, so its module fixtures (a local runtime, a stack) start once.
+test: install system-packages
+	$(MAKE) --no-print-directory --jobs $(CORES) --output-sync=target lint typecheck build-check
 	env -u FILEPIPE_TEST_STACK $(BIN)/pytest --numprocesses auto --dist loadfile
 
 bench: install system-packages
