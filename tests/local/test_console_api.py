@@ -143,6 +143,15 @@ def failed_queue(dead_letters: dict[str, Any]) -> dict[str, Any]:
     return queue
 
 
+def wait_for_dead_letter(console: Console, file_id: str, timeout: float = READY_SECONDS) -> None:
+    """Until the failed run's message is in the DLQ. The record says FAILED from the run's last task on;
+    the run ends in its Fail state after that, and its status-change event brings the message later still."""
+    deadline = time.monotonic() + timeout
+    while not any(m["fileId"] == file_id for m in failed_queue(console.get("dlq"))["messages"]):
+        assert time.monotonic() < deadline, f"no dead letter for {file_id} after {timeout} s"
+        time.sleep(0.1)
+
+
 # ------------------------------------------------------------------ the API in process
 def _site(tmp_path: Path) -> SiteApp:
     root = tmp_path / "site"
@@ -338,6 +347,7 @@ def test_an_outage_fails_the_upload_into_the_dlq_and_a_replay_brings_it_to_ready
     user.sign_in(DEMO_EMAIL, DEMO_PASSWORD)
     file_id = user.upload("harbour.jpg", images.jpeg((320, 240)), "image/jpeg")
     assert user.wait_final(file_id, timeout=READY_SECONDS)["status"] == "FAILED"
+    wait_for_dead_letter(console, file_id)
 
     listed = console.get("executions", status="FAILED", file=file_id)
     assert [(e["name"], e["fileId"], e["status"]) for e in listed["items"]] == [(file_id, file_id, "FAILED")]
@@ -421,6 +431,7 @@ def test_in_guardduty_mode_an_outage_fails_closed_and_replay_asks_for_a_new_scan
     file_id = user.upload("harbour.jpg", images.jpeg((320, 240)), "image/jpeg")
     record = user.wait_final(file_id, timeout=READY_SECONDS)
     assert (record["status"], record["error"]["code"]) == ("FAILED", "ScannerUnavailable"), record
+    wait_for_dead_letter(console, file_id)
 
     states = {state["name"]: state for state in console.get(f"executions/{file_id}")["states"]}
     awaited = states["Await GuardDuty verdict"]
