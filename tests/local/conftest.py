@@ -13,10 +13,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
+from filepipe.local.client import BrowserClient
 from filepipe.runtime_state import DEMO_EMAIL
 
 READY_TIMEOUT_SECONDS = 90.0
@@ -80,6 +82,21 @@ def rss_bytes(pid: int) -> int:
     except OSError:
         return 0
     return 0
+
+
+# How long an outcome's usage change may trail the outcome: the record step writes one, then the other.
+USAGE_SETTLES_SECONDS = 10.0
+
+
+def settled_usage(client: BrowserClient, stored_bytes: int) -> dict[str, Any]:
+    """GET /me/usage once it counts ``stored_bytes`` as stored (bounded): the file's record says READY a
+    moment before its bytes move from held to stored."""
+    deadline = time.monotonic() + USAGE_SETTLES_SECONDS
+    while True:
+        usage: dict[str, Any] = client.call("GET", "/me/usage")
+        if usage["storedBytes"] == stored_bytes or time.monotonic() > deadline:
+            return usage
+        time.sleep(0.1)
 
 
 class LocalProcess:

@@ -11,7 +11,7 @@ import pytest
 
 from filepipe.local.client import BrowserClient
 from filepipe.runtime_state import DEMO_EMAIL, DEMO_PASSWORD
-from tests.local.conftest import DEMO_EMAIL_ARGS, LocalProcess
+from tests.local.conftest import DEMO_EMAIL_ARGS, LocalProcess, settled_usage
 
 pytestmark = pytest.mark.local
 
@@ -63,6 +63,7 @@ def test_storage_and_upload_limits_over_http(browser: BrowserClient) -> None:
     notes = b"minutes of the quota meeting\n" * 1_380  # 40,020 bytes
     stored = browser.upload("minutes.txt", notes, "text/plain")
     assert browser.wait_final(stored, timeout=READY_WITHIN_SECONDS)["status"] == "READY"
+    settled_usage(browser, len(notes))
     assert _usage(browser) == (len(notes), 0, 1)
 
     rest = _ask(browser, QUOTA - len(notes))  # to the byte

@@ -23,7 +23,7 @@ from filepipe.local.client import BrowserClient
 from filepipe.local.console import ConsoleApi
 from filepipe.ops.target import RESCAN_STATE_MACHINE_ARN, STATE_MACHINE_ARN, Target
 from filepipe.runtime_state import DEMO_EMAIL, DEMO_PASSWORD, STATE_FILE
-from tests.local.conftest import DEMO_EMAIL_ARGS, LocalProcess
+from tests.local.conftest import DEMO_EMAIL_ARGS, LocalProcess, settled_usage
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_FILES = (
@@ -211,7 +211,7 @@ def test_a_ready_file_found_infected_later_is_quarantined_and_its_share_stops(
     owner.sign_in(DEMO_EMAIL, DEMO_PASSWORD)
     file_id = owner.upload("notes.txt", eicar_bytes(), "text/plain")
     assert owner.wait_final(file_id, timeout=READY_SECONDS)["status"] == "READY"  # definitions without EICAR
-    assert owner.call("GET", "/me/usage")["storedBytes"] == len(eicar_bytes())
+    assert settled_usage(owner, len(eicar_bytes()))["storedBytes"] == len(eicar_bytes())
     share = owner.call("POST", f"/files/{file_id}/shares", {"expiresInSeconds": 600}, expect=201)
     visitor = BrowserClient(stack.web_url)
     assert visitor.request("GET", f"/shares/{share['token']}", auth=False).status_code == 200
