@@ -862,8 +862,17 @@ export class FilesView {
       if (!failed && transfer.fileId && this.files.has(transfer.fileId)) byFileId.set(transfer.fileId, transfer);
       else localOnly.push(transfer);
     }
-    const entries = localOnly.reverse().map((transfer) => ({ key: transfer.localId, transfer, file: null }));
     const files = [...this.files.values()].filter((file) => !hidden.has(file.fileId)).sort(compareFiles);
+    // A poll can list an upload's new record before this page has read the answer that names it: pair
+    // the record with the transfer still starting for the same file, so the file never shows twice.
+    for (const file of files) {
+      if (file.status !== "UPLOADING" || byFileId.has(file.fileId)) continue;
+      const starting = localOnly.find((transfer) => transfer.state === "starting" && !transfer.fileId && transfer.name === file.name && transfer.size === file.size);
+      if (!starting) continue;
+      byFileId.set(file.fileId, starting);
+      localOnly.splice(localOnly.indexOf(starting), 1);
+    }
+    const entries = localOnly.reverse().map((transfer) => ({ key: transfer.localId, transfer, file: null }));
     for (const file of files) entries.push({ key: file.fileId, file, transfer: byFileId.get(file.fileId) || null });
     return entries;
   }

@@ -177,8 +177,11 @@ export async function sendParts({ file, partSize, held, signer, signal, onBytes,
   const size = Number(partSize);
   const count = Math.ceil(file.size / size);
   const done = new Map();
-  const report = () => onBytes([...done.values()].reduce((sum, bytes) => sum + bytes, 0));
   const stop = new AbortController();
+  // Parts still in flight when one fails settle after the transfer has failed: they report nothing more.
+  const report = () => {
+    if (!stop.signal.aborted) onBytes([...done.values()].reduce((sum, bytes) => sum + bytes, 0));
+  };
   const abortAll = () => stop.abort();
   signal.addEventListener("abort", abortAll, { once: true });
   const results = [];
@@ -313,6 +316,7 @@ export class Transfer extends EventTarget {
   }
 
   progress(loaded) {
+    if (!this.active) return; // a late byte count never revives a transfer that ended
     const now = performance.now();
     if (!this.lastSample) {
       this.lastSample = { at: now, loaded };

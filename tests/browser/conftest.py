@@ -30,6 +30,7 @@ from tests.local.conftest import DEMO_EMAIL_ARGS, LocalProcess
 ROOT = Path(__file__).resolve().parents[2]
 BROWSER_DIR = Path(__file__).resolve().parent
 ARTIFACTS = ROOT / "artifacts" / "browser"
+STARTED_AT = time.time()  # when this process began the run
 AXE_SCRIPT = BROWSER_DIR / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -104,10 +105,18 @@ def site(runtime: LocalProcess) -> Site:
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
-    """artifacts/browser/, emptied of the previous run's screenshots."""
+    """artifacts/browser/, emptied of the previous run's screenshots.
+
+    Each xdist worker runs this, so it leaves what other workers of this run wrote (all start together,
+    long before a first screenshot) and a file another worker removed first.
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):
-        old.unlink()
+        try:
+            if old.stat().st_mtime < STARTED_AT:
+                old.unlink()
+        except FileNotFoundError:
+            pass
     return ARTIFACTS
 
 
