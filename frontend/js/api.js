@@ -178,6 +178,9 @@ export class Api {
     if (password) body.password = password;
     return this.post(`/requests/${encodeURIComponent(token)}/uploads`, body);
   }
+  getGuestUploadProgress(token, fileId, receipt) {
+    return this.post(`/requests/${encodeURIComponent(token)}/uploads/${encodeURIComponent(fileId)}/progress`, { receipt });
+  }
   signGuestUploadParts(token, fileId, receipt, parts) {
     return this.post(`/requests/${encodeURIComponent(token)}/uploads/${encodeURIComponent(fileId)}/parts`, { receipt, parts });
   }

@@ -13,7 +13,7 @@ import {
   typeName,
 } from "./format.js";
 import { acceptAttribute, describeLimits } from "./limits.js";
-import { sameFile } from "./resume.js";
+import { sameFile, wrongFileMessage } from "./resume.js";
 import { openRequestLinksDialog } from "./requests.js";
 import { openShareDialog } from "./share.js";
 import { announce, confirmDialog, copyText, toast, withBusy } from "./ui.js";
@@ -537,8 +537,7 @@ export class FilesView {
       return;
     }
     if (!sameFile(entry, picked)) {
-      const wanted = `${entry.name} (${formatBytes(entry.size)}, last changed ${formatDateTime(new Date(entry.lastModified))})`;
-      const message = `That is not the file this upload started with. Choose ${wanted}.`;
+      const message = wrongFileMessage(entry);
       announce(message);
       toast(message, "danger");
       return;

@@ -550,6 +550,10 @@ class GuestCompleteUploadRequest(CompleteUploadRequest):
     receipt: Receipt
 
 
+class GuestUploadReceipt(RequestModel):
+    receipt: Receipt
+
+
 class GuestUploadRef(RequestModel):
     fileId: FileIdString
     receipt: Receipt

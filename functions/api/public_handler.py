@@ -21,6 +21,7 @@ from api.models import (
     GuestStatusRequest,
     GuestUpload,
     GuestUploadList,
+    GuestUploadReceipt,
     GuestUploadRequest,
     GuestUploadTicket,
     LockedRequestLink,
@@ -29,6 +30,7 @@ from api.models import (
     PublicShare,
     SignedParts,
     UnlockShareRequest,
+    UploadProgress,
 )
 from api.request_links import GuestUploads
 from api.settings import ShareApiSettings
@@ -228,6 +230,28 @@ def create_guest_upload(
     issued = guest_uploads().create(token, request, visitor())
     logger.info("guest upload issued", extra={"fileId": issued.fileId, "size": request.size})
     return Response(201, JSON, issued)
+
+
+@app.post(
+    "/requests/<token>/uploads/<fileId>/progress",
+    summary="Resume a guest's upload",
+    description=(
+        "As GET /uploads/{fileId}, for the holder of the upload's receipt (in the body, so it stays out of "
+        "URLs and logs): the parts S3 already holds and those still missing, so a reload or a lost "
+        "connection resumes the upload instead of starting it over. A finished upload is 409 "
+        f"UploadFinished; one aborted or expired is 404 UploadNotFound. {_GONE}"
+    ),
+    operation_id="getGuestUploadProgress",
+    tags=["public"],
+    responses={
+        **success_response(200, "What the upload holds and lacks.", UploadProgress),
+        **error_responses(400, 404, 409, 415, 429),
+    },
+)
+def get_guest_upload_progress(
+    token: RequestToken, fileId: GuestFileId, request: Annotated[GuestUploadReceipt, Body()]
+) -> UploadProgress:
+    return guest_uploads().progress(token, fileId, request)
 
 
 @app.post(

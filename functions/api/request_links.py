@@ -23,6 +23,7 @@ from api.models import (
     GuestStatusRequest,
     GuestUpload,
     GuestUploadList,
+    GuestUploadReceipt,
     GuestUploadRequest,
     GuestUploadTicket,
     LockedRequestLink,
@@ -34,6 +35,7 @@ from api.models import (
     SignedParts,
     SignPartsRequest,
     UpdateRequestLinkRequest,
+    UploadProgress,
     UploadTicket,
 )
 from api.passwords import hash_password, verify_password
@@ -315,6 +317,11 @@ class GuestUploads:
         if self._guest_record(link, file_id, receipt) is None:
             raise _request_not_found()
         return link
+
+    def progress(self, token: str, file_id: str, request: GuestUploadReceipt) -> UploadProgress:
+        """The parts storage holds for the guest's unfinished upload, so a reload resumes it."""
+        link = self._owned_upload(token, file_id, request.receipt)
+        return self._uploads.progress(link["ownerId"], file_id)
 
     def sign_parts(self, token: str, file_id: str, request: GuestSignPartsRequest) -> SignedParts:
         link = self._owned_upload(token, file_id, request.receipt)

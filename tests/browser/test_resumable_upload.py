@@ -1,6 +1,7 @@
-"""A large upload in Chromium, cut off halfway and resumed after a reload: only the missing parts are sent.
+"""Large uploads in Chromium, cut off halfway and resumed after a reload: only the missing parts are sent.
 
-The file is 300 MiB, written sparse on disk (a marker every MiB so no two parts are alike), handed to the
+An owner's 300 MiB upload, and a guest's upload through a request link that the upload used up. Each file is
+written sparse on disk (a marker every MiB so no two parts are alike), handed to the
 page by path so neither the test nor the browser holds it in memory. Until the cut, Playwright's routing
 holds every part PUT: it lets the first half through, then drops the rest as a lost connection would.
 After a reload the person picks the same file again, by keyboard; every part PUT from then on is counted
@@ -13,11 +14,12 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Request, Route, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from tests.browser.conftest import BrowserSession
 from tests.browser.ui import Axe, assert_accessible, expect_status, file_row, tab_to
@@ -37,12 +39,12 @@ READY_TIMEOUT_MS = 240_000
 READ_CHUNK = 4 * MIB
 
 
-def write_large_file(path: Path) -> str:
-    """A sparse SIZE-byte MP4-looking file; its SHA-256 in hex, read back in chunks."""
+def write_large_file(path: Path, size: int = SIZE) -> str:
+    """A sparse MP4-looking file of `size` bytes; its SHA-256 in hex, read back in chunks."""
     with path.open("wb") as out:
-        out.truncate(SIZE)
+        out.truncate(size)
         out.write(MP4_HEAD)
-        for offset in range(MIB, SIZE, MIB):
+        for offset in range(MIB, size, MIB):
             out.seek(offset)
             out.write(f"filepipe resumable upload test, byte {offset:>12}".encode())
     digest = hashlib.sha256()
@@ -85,6 +87,36 @@ class PartRequests:
         number = part_number(request.url)
         if request.method == "PUT" and number is not None:
             self.sent.append(number)
+
+
+def id_token(session: BrowserSession, page: Page) -> str:
+    """The signed-in owner's ID token, as the web app holds it."""
+    return str(page.evaluate("() => JSON.parse(sessionStorage.getItem('filepipe.session')).idToken"))
+
+
+def owner_file(session: BrowserSession, page: Page, file_id: str) -> dict[str, Any]:
+    described = requests.get(
+        f"{session.site.api_url}/files/{file_id}",
+        headers={"Authorization": f"Bearer {id_token(session, page)}"},
+        timeout=30,
+    )
+    assert described.status_code == 200, described.text
+    return dict(described.json())
+
+
+def stored_lists(page: Page, prefix: str) -> list[list[dict[str, Any]]]:
+    """The page's localStorage lists whose key starts with `prefix`."""
+    stored = page.evaluate("() => Object.entries(localStorage)")
+    return [json.loads(value) for key, value in stored if key.startswith(prefix)]
+
+
+def downloaded_sha256(url: str) -> str:
+    digest = hashlib.sha256()
+    with requests.get(url, stream=True, timeout=120) as download:
+        assert download.status_code == 200
+        for chunk in download.iter_content(READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def test_a_300_mb_upload_cut_off_halfway_resumes_with_only_the_missing_parts(
@@ -167,19 +199,99 @@ def test_a_300_mb_upload_cut_off_halfway_resumes_with_only_the_missing_parts(
     )
 
     # What storage joined is the file, byte for byte: its SHA-256 through a download of the clean copy.
-    token = page.evaluate("() => JSON.parse(sessionStorage.getItem('filepipe.session')).idToken")
-    file_id = row.get_attribute("data-file-id")
-    described = requests.get(
-        f"{session.site.api_url}/files/{file_id}", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
-    assert described.status_code == 200, described.text
-    digest = hashlib.sha256()
-    with requests.get(described.json()["downloadUrl"], stream=True, timeout=120) as download:
-        assert download.status_code == 200
-        for chunk in download.iter_content(READ_CHUNK):
-            digest.update(chunk)
-    assert digest.hexdigest() == expected_sha256
+    described = owner_file(session, page, str(row.get_attribute("data-file-id")))
+    assert downloaded_sha256(described["downloadUrl"]) == expected_sha256
     print(  # the timings the acceptance asks to report
         f"\n300 MiB, {PARTS} parts: interrupted after {interrupted_after:.1f} s ({HALF} parts sent, "
         f"{len(parts.dropped)} PUTs dropped); resumed to READY in {resumed_after:.1f} s"
     )
+
+
+GUEST_SIZE = 120 * MIB  # above the single-part limit (100 MiB): a multipart plan of 15 parts
+GUEST_PARTS = -(-GUEST_SIZE // PART_SIZE)
+GUEST_HALF = GUEST_PARTS // 2
+GUEST_NAME = "site-walkthrough.mp4"
+
+
+def test_a_guest_resumes_an_upload_after_a_reload_even_once_it_used_up_the_request_link(
+    session: BrowserSession, axe: Axe, tmp_path: Path
+) -> None:
+    path = tmp_path / GUEST_NAME
+    expected_sha256 = write_large_file(path, GUEST_SIZE)
+    owner = session.new_page()
+    session.sign_in(owner)
+    created = requests.post(
+        f"{session.site.api_url}/requests",
+        headers={"Authorization": f"Bearer {id_token(session, owner)}"},
+        json={"expiresInSeconds": 3600, "maxFiles": 1, "maxBytes": GUEST_SIZE},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    link = created.json()
+
+    guest = session.new_page()
+    guest.on("filechooser", lambda _chooser: None)  # interception on from the start, as above
+    parts = PartRequests(limit=GUEST_HALF)
+    guest.context.route(PartRequests.is_part, parts.route)
+    guest.goto(link["url"])
+    expect(guest.get_by_role("heading", name="Send files")).to_be_visible()
+    tab_to(guest, testid="request-file-input")
+    guest.locator(":focus").set_input_files(str(path))
+    row = guest.get_by_test_id("request-upload")
+    expect(row.get_by_test_id("request-upload-hint")).to_contain_text(
+        f"{GUEST_HALF} of {GUEST_PARTS} parts are stored", timeout=UPLOAD_TIMEOUT_MS
+    )
+    expect(row.get_by_test_id("request-upload-status")).to_have_text("Upload failed")
+    expect(row.get_by_role("button", name=f"Retry {GUEST_NAME}")).to_be_visible()
+    assert len(parts.sent) == GUEST_HALF
+    session.console.expected_failures.extend(parts.dropped)
+    first_half = list(parts.sent)
+
+    stored = guest.evaluate("() => JSON.stringify(Object.entries(localStorage))")
+    assert link["token"] not in stored, "the link's token is not kept, only a hash of it"
+    receipts = stored_lists(guest, "filepipe.request-receipts.")
+    unfinished = stored_lists(guest, "filepipe.unfinished-uploads.request.")
+    assert [[entry["name"] for entry in items] for items in receipts] == [[GUEST_NAME]]
+    assert [[entry["name"] for entry in items] for items in unfinished] == [[GUEST_NAME]]
+    assert set(receipts[0][0]) == {"fileId", "receipt", "name", "size", "savedAt"}
+
+    guest.reload()  # the link is used up now: the page still offers what this browser sent through it
+    expect(guest.get_by_test_id("request-full")).to_contain_text("takes no more files")
+    expect(guest.get_by_test_id("request-dropzone")).to_be_hidden()
+    row = guest.get_by_test_id("request-upload")
+    expect(row).to_have_attribute("data-status", "local-interrupted")
+    expect(row.get_by_test_id("request-upload-status")).to_have_text("Upload interrupted")
+    expect(row.get_by_test_id("request-upload-hint")).to_have_text(
+        f"Choose {GUEST_NAME} again to send the parts that are missing."
+    )
+    assert_accessible(axe, guest, "a used-up request link with an interrupted upload")
+    session.screenshot(guest, "guest-offer-to-resume")
+
+    guest.context.unroute(PartRequests.is_part, parts.route)
+    guest.context.on("request", parts.seen)
+    guest.get_by_role("heading", name="Send files").focus()
+    tab_to(guest, name=f"Resume {GUEST_NAME}")
+    impostor = tmp_path / "elsewhere" / GUEST_NAME
+    impostor.parent.mkdir()
+    impostor.write_bytes(MP4_HEAD)
+    with guest.expect_file_chooser() as chooser:
+        guest.keyboard.press("Enter")
+    chooser.value.set_files(str(impostor))
+    expect(guest.get_by_test_id("announcer")).to_contain_text("That is not the file this upload started with")
+    assert parts.sent == first_half, "nothing was sent for the wrong file"
+    expect(row.get_by_role("button", name=f"Resume {GUEST_NAME}")).to_be_focused()
+    with guest.expect_file_chooser() as chooser:
+        guest.keyboard.press("Enter")
+    chooser.value.set_files(str(path))
+    row = guest.get_by_test_id("request-upload")
+    expect(row).to_have_attribute("data-status", "READY", timeout=UPLOAD_TIMEOUT_MS + READY_TIMEOUT_MS)
+    expect(row.get_by_test_id("request-upload-status")).to_have_text("Delivered")
+    session.screenshot(guest, "guest-resumed-and-delivered")
+
+    second_half = parts.sent[len(first_half) :]
+    assert sorted(parts.sent) == list(range(1, GUEST_PARTS + 1)), "every part was sent once, none twice"
+    assert set(first_half).isdisjoint(second_half)
+    [[receipt]] = stored_lists(guest, "filepipe.request-receipts.")
+    described = owner_file(session, owner, receipt["fileId"])
+    assert (described["status"], described["requestId"]) == ("READY", link["requestId"])
+    assert downloaded_sha256(described["downloadUrl"]) == expected_sha256

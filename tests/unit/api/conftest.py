@@ -10,7 +10,9 @@ import pytest
 from moto import mock_aws
 
 import api.gateway
+from filepipe.local import moto_patches
 from filepipe.local.provision.provisioner import provision
+from filepipe.local.services.s3 import patches as s3_patches
 from filepipe.template import Template
 from tests.stack import MOTO_CONFIG, REGION, StackFixture, reset_function_caches
 from tests.unit.api.support import ApiClient, Seeder
@@ -51,6 +53,15 @@ def settings_env(api_stack: StackFixture, monkeypatch: pytest.MonkeyPatch) -> It
     yield monkeypatch
     monkeypatch.undo()
     reset_function_caches()
+
+
+@pytest.fixture
+def multipart_env(settings_env: pytest.MonkeyPatch) -> Iterator[None]:
+    """Multipart above 5 MiB, and moto checking part checksums as S3 does (as `filepipe local` has it)."""
+    settings_env.setenv("SINGLE_PART_LIMIT_BYTES", str(5 * 1024 * 1024))
+    uninstall = moto_patches.install(s3_patches.verify_part_checksums)
+    yield
+    uninstall()
 
 
 @pytest.fixture(autouse=True)

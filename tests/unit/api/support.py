@@ -26,6 +26,7 @@ PUBLIC_EVENTS = frozenset(
         "get_request_link",
         "unlock_request_link",
         "create_guest_upload",
+        "get_guest_upload_progress",
         "sign_guest_upload_parts",
         "complete_guest_upload",
         "get_guest_uploads",

@@ -19,7 +19,7 @@ PATH_PARAMS = {"fileId", "token"}
 
 
 def test_every_sample_event_is_a_real_shaped_http_api_v2_event() -> None:
-    assert len(ALL_EVENTS) == 28
+    assert len(ALL_EVENTS) == 29
     for name in ALL_EVENTS:
         event = load_event(name)
         method, route = event["routeKey"].split(" ", 1)

@@ -54,6 +54,7 @@ def test_public_routes_need_no_token_and_all_others_a_jwt_bearer() -> None:
         ("GET", "/requests/{token}"),
         ("POST", "/requests/{token}/unlock"),
         ("POST", "/requests/{token}/uploads"),
+        ("POST", "/requests/{token}/uploads/{fileId}/progress"),
         ("POST", "/requests/{token}/uploads/{fileId}/parts"),
         ("POST", "/requests/{token}/uploads/{fileId}/complete"),
         ("POST", "/requests/{token}/status"),

@@ -3,12 +3,15 @@ limits, follow their own uploads by receipt, and learn nothing else of the owner
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 
 import api.handler
 import api.passwords
@@ -396,6 +399,8 @@ def test_bad_guest_uploads_are_400(client: ApiClient, guest_clock: _Clock, body:
             "MissingField",
         ),
         ("complete_guest_upload", {"receipt": "x" * 43, "uploadId": "u", "parts": []}, "InvalidParts"),
+        ("get_guest_upload_progress", {}, "MissingField"),
+        ("get_guest_upload_progress", {"receipt": "short"}, "InvalidReceipt"),
     ],
 )
 def test_bad_receipt_calls_are_400(
@@ -612,3 +617,48 @@ def test_an_expired_link_reopens_when_its_owner_extends_it(client: ApiClient, gu
     )
 
     assert _guest(client, "get_request_link", created["token"]).status == 200
+
+
+@pytest.mark.usefixtures("multipart_env")
+def test_a_guest_resumes_an_interrupted_upload_by_its_receipt_and_nobody_else_can(
+    client: ApiClient, guest_clock: _Clock
+) -> None:
+    owner = new_user()
+    created = _create(client, owner, expiresInSeconds=3600, maxBytes=1024**3)
+    token = created["token"]
+    size = 20 * MIB + 123
+    plan = _upload(client, token, size=size, name="film.mp4", content_type="video/mp4").body
+    file_id, receipt = plan["fileId"], plan["receipt"]
+    first = bytes(range(256)) * (plan["partSize"] // 256)
+    checksum = base64.b64encode(hashlib.sha256(first).digest()).decode()
+    signed = _guest(
+        client,
+        "sign_guest_upload_parts",
+        token,
+        {"receipt": receipt, "parts": [{"partNumber": 1, "checksumSha256": checksum}]},
+        fileId=file_id,
+    ).body["parts"][0]
+    assert requests.put(signed["url"], data=first, headers=signed["headers"], timeout=10).status_code == 200
+    guest_clock.now += timedelta(hours=2)  # the link has expired since; the guest's upload is still theirs
+
+    progress = _guest(client, "get_guest_upload_progress", token, {"receipt": receipt}, fileId=file_id)
+
+    assert progress.status == 200, progress.body
+    assert (progress.body["partCount"], progress.body["missingParts"]) == (3, [2, 3])
+    held = [(part["partNumber"], part["checksumSha256"]) for part in progress.body["parts"]]
+    assert held == [(1, checksum)]
+    assert progress.body == client.call("get_upload", sub=owner, path={"fileId": file_id}).body
+    owners_own = client.call(
+        "create_upload", sub=owner, body={"name": "b.mp4", "size": size, "contentType": "video/mp4"}
+    ).body
+    refusals = [
+        _guest(client, "get_guest_upload_progress", token, {"receipt": new_share_token()}, fileId=file_id),
+        _guest(client, "get_guest_upload_progress", new_share_token(), {"receipt": receipt}, fileId=file_id),
+        _guest(client, "get_guest_upload_progress", token, {"receipt": receipt}, fileId=owners_own["fileId"]),
+    ]
+    client.call("revoke_request_link", sub=owner, path={"token": created["requestId"]})
+    refusals.append(_guest(client, "get_guest_upload_progress", token, {"receipt": receipt}, fileId=file_id))
+    assert {json.dumps([r.status, r.headers, r.body], sort_keys=True) for r in refusals} == {
+        json.dumps([404, refusals[0].headers, refusals[0].body], sort_keys=True)
+    }
+    assert refusals[0].error_code == "RequestNotFound"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,8 +15,6 @@ import requests
 from api.uploads import MIN_PART_BYTES, part_count, part_size_for
 from common.aws import client as aws_client
 from common.model import FILE_ID_PATTERN, Status, ingest_key, new_file_id
-from filepipe.local import moto_patches
-from filepipe.local.services.s3 import patches as s3_patches
 from tests.unit.api.support import ApiClient, Seeder, new_user
 
 MIB = 1024 * 1024
@@ -263,15 +260,6 @@ def test_part_size_keeps_every_plan_within_10000_parts() -> None:
         assert part_size % MIB == 0
         assert part_count(size, part_size) <= 10_000
     assert part_size_for(2**30) == MIN_PART_BYTES
-
-
-@pytest.fixture
-def multipart_env(settings_env: pytest.MonkeyPatch) -> Iterator[None]:
-    """Multipart above 5 MiB, and moto checking part checksums as S3 does (as `filepipe local` has it)."""
-    settings_env.setenv("SINGLE_PART_LIMIT_BYTES", str(5 * MIB))
-    uninstall = moto_patches.install(s3_patches.verify_part_checksums)
-    yield
-    uninstall()
 
 
 def _plan(client: ApiClient, owner: str, size: int) -> dict[str, Any]:
