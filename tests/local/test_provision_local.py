@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from moto import mock_aws
 
 from filepipe.local.provision.provisioner import provision
 from filepipe.local.stack.model import LocalSite, Stack
+from filepipe.openapi import DOCUMENT_PATH
 from filepipe.template import load_template
 from tests.local.provisioning import REGION, client, provision_text
 
@@ -48,7 +50,9 @@ def test_cloudfront_origins_become_the_local_web_origin(local_stack: Stack) -> N
 def test_the_http_api_is_created_and_its_routes_recorded(local_stack: Stack) -> None:
     api = local_stack.http_apis["HttpApi"]
     routes = {route.route_key: route for route in api.routes}
-    assert len(routes) == 28
+    documented = json.loads(DOCUMENT_PATH.read_text(encoding="utf-8"))["paths"]
+    # Every route the template gives API Gateway is one the API document describes, and no other.
+    assert set(routes) == {f"{method.upper()} {path}" for path, item in documented.items() for method in item}
     assert routes["POST /uploads"].authorizer == "UserPoolJwt"
     assert routes["POST /uploads"].function_arn == local_stack.functions["ApiFunction"].arn
     assert routes["GET /shares/{token}"].authorizer is None
