@@ -160,8 +160,9 @@ export class Api {
   listRequestLinks() {
     return this.get("/requests");
   }
-  updateRequestLink(requestId, expiresInSeconds) {
-    return this.patch(`/requests/${encodeURIComponent(requestId)}`, { expiresInSeconds });
+  /** `changes`: any of expiresInSeconds, maxFiles, maxBytes, password and note (null removes the last two). */
+  updateRequestLink(requestId, changes) {
+    return this.patch(`/requests/${encodeURIComponent(requestId)}`, changes);
   }
   revokeRequestLink(requestId) {
     return this.delete(`/requests/${encodeURIComponent(requestId)}`);

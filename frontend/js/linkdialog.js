@@ -22,6 +22,18 @@ export function expirySelect(attrs, suffix = "") {
   );
 }
 
+/** A checkbox `input` inside its label, with an optional hint under it. */
+export function checkField(input, label, hintText) {
+  const hintId = hintText ? uid("hint") : null;
+  if (hintId) input.setAttribute("aria-describedby", hintId);
+  return h(
+    "div",
+    { class: "field check-field" },
+    h("label", { for: input.id }, input, h("span", {}, label)),
+    hintText ? h("p", { class: "hint", id: hintId }, hintText) : null,
+  );
+}
+
 /** A password typed into `input`: null when empty, else the text or a message saying what is wrong. */
 export function passwordFrom(input) {
   const value = input.value;

@@ -1,9 +1,9 @@
 // The request links dialog: make an upload-only link (expiry, file and size limits, password, note), copy it,
-// and for each link see what it received, give it a new expiry, or revoke it.
+// and for each link see what it received, change its expiry, limits, password or note, or revoke it.
 
 import { h, icon, replaceChildren, uid } from "./dom.js";
 import { formatBytes, formatDateTime, formatRelative, toDate } from "./format.js";
-import { MAX_PASSWORD, MIN_PASSWORD, expirySelect, newLinkBox, passwordFrom, revokeAfterAsking, showModal } from "./linkdialog.js";
+import { MAX_PASSWORD, MIN_PASSWORD, checkField, expirySelect, newLinkBox, passwordFrom, revokeAfterAsking, showModal } from "./linkdialog.js";
 import { announce, withBusy } from "./ui.js";
 
 const MAX_FILES = 1000;
@@ -156,20 +156,69 @@ export function openRequestLinksDialog(api, opener) {
       ),
     );
     const panel = h("div", { class: "share-panel", id: uid("request-panel"), hidden: true });
-    const extend = h(
+    const change = h(
       "button",
-      { type: "button", class: "btn btn-small", "aria-expanded": "false", "aria-controls": panel.id, "data-testid": "extend-request" },
-      h("span", { class: "btn-label" }, "Change expiry"),
-      h("span", { class: "visually-hidden" }, ` of the${made}`),
+      { type: "button", class: "btn btn-small", "aria-expanded": "false", "aria-controls": panel.id, "data-testid": "change-request" },
+      h("span", { class: "btn-label" }, "Change"),
+      h("span", { class: "visually-hidden" }, ` the${made}`),
     );
-    extend.addEventListener("click", () => toggleExtend(link, extend, panel));
+    change.addEventListener("click", () => toggleChange(link, change, panel));
     const revoke = h("button", { type: "button", class: "btn btn-small btn-quiet-danger", "data-testid": "revoke-request" }, icon("x"), h("span", { class: "btn-label" }, "Revoke"), h("span", { class: "visually-hidden" }, made));
     revoke.addEventListener("click", () => revokeLink(link, revoke));
-    item.append(h("div", { class: "share-actions" }, extend, revoke), panel);
+    item.append(h("div", { class: "share-actions" }, change, revoke), panel);
     return item;
   };
 
-  const toggleExtend = (link, button, panel) => {
+  /** The fields of a link's Change panel, filled with what it has now; `changes()` names what differs. */
+  const changeFields = (link) => {
+    const field = (name) => uid(`request-change-${name}`);
+    const ids = { expiry: field("expiry"), files: field("files"), size: field("size"), password: field("password"), passwordHint: field("password-hint"), removePassword: field("remove-password"), note: field("note") };
+    const expiry = h(
+      "select",
+      { id: ids.expiry, "data-testid": "request-change-expiry" },
+      h("option", { value: "", selected: true }, `Keep: ${link.state === "EXPIRED" ? "expired" : formatDateTime(link.expiresAt)}`),
+      [...expirySelect({}, " from now").options].map((option) => h("option", { value: option.value }, option.textContent)),
+    );
+    const files = h("input", { id: ids.files, type: "number", min: "1", max: String(MAX_FILES), step: "1", inputmode: "numeric", value: String(link.maxFiles), "data-testid": "request-change-files" });
+    const sizes = SIZE_CHOICES.some((choice) => choice.value === link.maxBytes) ? SIZE_CHOICES : [{ value: link.maxBytes, label: formatBytes(link.maxBytes) }, ...SIZE_CHOICES];
+    const size = h(
+      "select",
+      { id: ids.size, "data-testid": "request-change-size" },
+      sizes.map((choice) => h("option", { value: String(choice.value), selected: choice.value === link.maxBytes }, choice.label)),
+    );
+    const password = h("input", { id: ids.password, type: "password", autocomplete: "new-password", maxlength: String(MAX_PASSWORD), "aria-describedby": ids.passwordHint, "data-testid": "request-change-password" });
+    const removePassword = link.passwordProtected ? h("input", { id: ids.removePassword, type: "checkbox", "data-testid": "request-remove-password" }) : null;
+    const note = h("textarea", { id: ids.note, rows: "3", maxlength: String(MAX_NOTE), "data-testid": "request-change-note" });
+    note.value = link.note || "";
+    const passwordHint = link.passwordProtected ? "Leave empty to keep the password it has." : `Optional; at least ${MIN_PASSWORD} characters.`;
+    const view = [
+      h("div", { class: "field" }, h("label", { for: ids.expiry }, "Expiry"), expiry),
+      h("div", { class: "field" }, h("label", { for: ids.files }, "Most files"), files, h("p", { class: "hint" }, `It has received ${link.filesReceived}; fewer than that makes it full.`)),
+      h("div", { class: "field" }, h("label", { for: ids.size }, "Most data in all"), size),
+      h("div", { class: "field" }, h("label", { for: ids.password }, link.passwordProtected ? "New password" : "Password"), password, h("p", { class: "hint", id: ids.passwordHint }, passwordHint)),
+      removePassword ? checkField(removePassword, "Remove the password") : null,
+      h("div", { class: "field" }, h("label", { for: ids.note }, "Note for your guests"), note),
+    ];
+    /** What the panel changes, or {error, field} for the first value the service would refuse. */
+    const changes = () => {
+      const sent = {};
+      if (expiry.value) sent.expiresInSeconds = Number(expiry.value);
+      const count = Number(files.value.trim());
+      if (!Number.isInteger(count) || count < 1 || count > MAX_FILES) return { error: `Most files must be a whole number from 1 to ${MAX_FILES}.`, field: files };
+      if (count !== link.maxFiles) sent.maxFiles = count;
+      if (Number(size.value) !== link.maxBytes) sent.maxBytes = Number(size.value);
+      const typed = passwordFrom(password);
+      if (typed.error) return { error: typed.error, field: password };
+      if (typed.value) sent.password = typed.value;
+      else if (removePassword?.checked) sent.password = null;
+      const text = note.value.trim();
+      if (text !== (link.note || "")) sent.note = text || null;
+      return { sent };
+    };
+    return { view, changes, first: expiry };
+  };
+
+  const toggleChange = (link, button, panel) => {
     const opening = panel.hidden;
     button.setAttribute("aria-expanded", String(opening));
     panel.hidden = !opening;
@@ -177,22 +226,37 @@ export function openRequestLinksDialog(api, opener) {
       replaceChildren(panel);
       return;
     }
-    const selectId = uid("request-new-expiry");
-    const choice = expirySelect({ id: selectId, "data-testid": "request-new-expiry" }, " from now");
-    const save = h("button", { type: "button", class: "btn btn-small btn-primary", "data-testid": "save-request-expiry" }, h("span", { class: "btn-label" }, "Save"));
-    save.addEventListener("click", () =>
+    const fields = changeFields(link);
+    const save = h("button", { type: "submit", class: "btn btn-small btn-primary", "data-testid": "save-request-changes" }, h("span", { class: "btn-label" }, "Save changes"));
+    const form = h("form", { class: "share-form", novalidate: true }, ...fields.view, h("div", { class: "form-actions" }, save));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      showError("");
+      const { sent, error: problem, field } = fields.changes();
+      if (problem) {
+        field.setAttribute("aria-invalid", "true");
+        showError(problem);
+        field.focus();
+        return;
+      }
+      if (!Object.keys(sent).length) {
+        toggleChange(link, button, panel);
+        announce("Nothing changed");
+        button.focus();
+        return;
+      }
       withBusy(save, "Saving…", async () => {
         try {
-          await api.updateRequestLink(link.requestId, Number(choice.value));
-          announce("Expiry changed");
+          await api.updateRequestLink(link.requestId, sent);
+          announce("Request link changed");
           await loadLinks(link.requestId);
         } catch (err) {
-          showError(`Couldn't change the expiry: ${err.message}`);
+          showError(`Couldn't change the link: ${err.message}`);
         }
-      }),
-    );
-    replaceChildren(panel, h("div", { class: "field" }, h("label", { for: selectId }, "New expiry"), choice), h("div", { class: "form-actions" }, save));
-    choice.focus();
+      });
+    });
+    replaceChildren(panel, form);
+    fields.first.focus();
   };
 
   const revokeLink = (link, button) =>
@@ -218,7 +282,7 @@ export function openRequestLinksDialog(api, opener) {
       replaceChildren(list, links.map(renderLink));
       if (focusRequestId) {
         const item = [...list.querySelectorAll("[data-testid='request-item']")].find((el) => el.dataset.requestId === focusRequestId);
-        (item?.querySelector("[data-testid='extend-request']") || createButton).focus();
+        (item?.querySelector("[data-testid='change-request']") || createButton).focus();
       }
     } catch (err) {
       listStatus.hidden = false;

@@ -3,7 +3,7 @@
 
 import { h, icon, replaceChildren, uid } from "./dom.js";
 import { formatBytes, formatDateTime, formatRelative, toDate } from "./format.js";
-import { DAY, EXPIRY_CHOICES, MAX_PASSWORD, MIN_PASSWORD, expirySelect, newLinkBox, passwordFrom, revokeAfterAsking, showModal } from "./linkdialog.js";
+import { DAY, EXPIRY_CHOICES, MAX_PASSWORD, MIN_PASSWORD, checkField, expirySelect, newLinkBox, passwordFrom, revokeAfterAsking, showModal } from "./linkdialog.js";
 import { announce, copyText, withBusy } from "./ui.js";
 
 export const NOTIFY_CHOICES = [
@@ -88,17 +88,6 @@ function select(attrs, choices, selectedValue) {
     "select",
     attrs,
     choices.map((choice) => h("option", { value: String(choice.value ?? choice.seconds), selected: String(choice.value ?? choice.seconds) === String(selectedValue) }, choice.label)),
-  );
-}
-
-function checkField(input, label, hintText) {
-  const hintId = hintText ? uid("hint") : null;
-  if (hintId) input.setAttribute("aria-describedby", hintId);
-  return h(
-    "div",
-    { class: "field check-field" },
-    h("label", { for: input.id }, input, h("span", {}, label)),
-    hintText ? h("p", { class: "hint", id: hintId }, hintText) : null,
   );
 }
 

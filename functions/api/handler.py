@@ -449,14 +449,19 @@ def list_request_links() -> RequestLinkList:
 
 @app.patch(
     "/requests/<token>",
-    summary="Change a request link's expiry",
-    description="A new lifetime from now: extends the link, reopens an expired one or closes it sooner.",
+    summary="Change a request link",
+    description=(
+        "Only the fields sent change. A new lifetime counts from now: it extends the link, reopens an "
+        "expired one or closes it sooner. New limits count what the link already received: below it, the "
+        "link is full; above, guests may send the difference. null removes the password or the note. "
+        "Uploads already issued are not affected."
+    ),
     operation_id="updateRequestLink",
     tags=["requests"],
     security=JWT_SECURITY,
     responses={
         **success_response(200, "The link as it is now.", RequestLinkView),
-        **error_responses(400, 401, 404, 415, 429),
+        **error_responses(400, 401, 404, 409, 415, 429),
     },
 )
 def update_request_link(

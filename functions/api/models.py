@@ -513,6 +513,10 @@ GuestNote = Annotated[
 ]
 
 
+RequestFileLimit = Annotated[int, Field(strict=True, ge=1, le=MAX_REQUEST_FILES)]
+RequestByteLimit = Annotated[int, Field(strict=True, ge=1, le=MAX_REQUEST_BYTES)]
+
+
 class CreateRequestLinkRequest(RequestModel):
     expiresInSeconds: Annotated[
         int,
@@ -523,19 +527,32 @@ class CreateRequestLinkRequest(RequestModel):
             description="How long guests can upload through the link (default 7 days, at most 30).",
         ),
     ] = DEFAULT_SHARE_SECONDS
-    maxFiles: Annotated[
-        int, Field(strict=True, ge=1, le=MAX_REQUEST_FILES, description="Files the link accepts in all.")
-    ] = DEFAULT_REQUEST_FILES
-    maxBytes: Annotated[
-        int,
-        Field(strict=True, ge=1, le=MAX_REQUEST_BYTES, description="Bytes the link accepts in all."),
-    ] = DEFAULT_REQUEST_BYTES
+    maxFiles: Annotated[RequestFileLimit, Field(description="Files the link accepts in all.")] = (
+        DEFAULT_REQUEST_FILES
+    )
+    maxBytes: Annotated[RequestByteLimit, Field(description="Bytes the link accepts in all.")] = (
+        DEFAULT_REQUEST_BYTES
+    )
     password: SharePassword | None = None
     note: GuestNote | None = None
 
 
 class UpdateRequestLinkRequest(RequestModel):
-    expiresInSeconds: Annotated[ShareLifetime, Field(description="A new lifetime, counted from now.")]
+    """Only the fields sent change; ``null`` removes the password or the note."""
+
+    expiresInSeconds: Annotated[
+        ShareLifetime | None, Field(description="A new lifetime, counted from now.")
+    ] = None
+    maxFiles: Annotated[
+        RequestFileLimit | None,
+        Field(description="A new limit on files in all; below the files received, the link is full."),
+    ] = None
+    maxBytes: Annotated[
+        RequestByteLimit | None,
+        Field(description="A new limit on bytes in all; below the bytes received, the link is full."),
+    ] = None
+    password: Annotated[SharePassword | None, Field(description="A new password; null for none.")] = None
+    note: Annotated[GuestNote | None, Field(description="A new note; null for none.")] = None
 
 
 class GuestUploadRequest(CreateUploadRequest):

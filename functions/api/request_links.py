@@ -66,6 +66,10 @@ class GuestUploadsThrottled(RetryLater):
         super().__init__("this link takes no more uploads now", retry_after)
 
 
+REQUEST_UPDATABLE = ("expiresInSeconds", "maxFiles", "maxBytes", "password", "note")
+_UPDATE_ATTEMPTS = 3
+
+
 def _request_not_found() -> NotFound:
     # One answer for unknown, expired, revoked, used-up and wrong-password links, and for receipts that
     # do not match, so a link's history and its password never leak.
@@ -166,19 +170,54 @@ class OwnerRequests:
     def update(
         self, owner_id: str, token_or_request_id: str, request: UpdateRequestLinkRequest
     ) -> RequestLinkView:
-        """A new expiry, counted from now: extends a link, reopens an expired one, or closes it sooner."""
+        """Change what the request names: a new expiry counts from now (and reopens an expired link), new
+        limits count what the link already received, ``null`` removes the password or the note."""
+        sent = request.model_fields_set
+        if not sent:
+            raise InvalidRequest(
+                f"send at least one of {', '.join(REQUEST_UPDATABLE)}", code="NothingToChange"
+            )
+        for name, code in (
+            ("expiresInSeconds", "InvalidExpiry"),
+            ("maxFiles", "InvalidMaxFiles"),
+            ("maxBytes", "InvalidMaxBytes"),
+        ):
+            if name in sent and getattr(request, name) is None:
+                raise InvalidRequest(f"{name}: a request link always has one", code=code)
+        request_id = _request_id(token_or_request_id)
         now = self._clock()
-        expires = now + timedelta(seconds=request.expiresInSeconds)
-        updated = self._links.set_expiry(
-            _request_id(token_or_request_id),
-            owner_id,
-            iso(expires),
-            epoch_seconds(expires),
-            epoch_seconds(expires + KEPT_AFTER_CLOSING),
-        )
-        if updated is None:
-            raise _request_not_found()
-        return request_view(updated, epoch_seconds(now))
+        changes: dict[str, Any] = {}
+        removals: list[str] = []
+        if request.expiresInSeconds is not None:
+            expires = now + timedelta(seconds=request.expiresInSeconds)
+            changes.update(
+                expiresAt=iso(expires),
+                closesAtEpoch=epoch_seconds(expires),
+                expiresAtEpoch=epoch_seconds(expires + KEPT_AFTER_CLOSING),
+            )
+        for name in ("maxFiles", "maxBytes"):
+            if name in sent:
+                changes[name] = getattr(request, name)
+        if "password" in sent:
+            if request.password is None:
+                removals.append("passwordHash")
+            else:
+                changes["passwordHash"] = self._hash(request.password)
+        if "note" in sent:
+            if request.note is None:
+                removals.append("note")
+            else:
+                changes["note"] = request.note
+        # Another change of the limits between the read and the write makes the write refuse: read again.
+        for _ in range(_UPDATE_ATTEMPTS):
+            link = self._links.get(request_id)
+            if link is None or link.get("ownerId") != owner_id:
+                raise _request_not_found()
+            limits = {name: int(link[name]) for name in ("maxFiles", "maxBytes")}
+            updated = self._links.update(request_id, owner_id, changes, removals, limits)
+            if updated is not None:
+                return request_view(updated, epoch_seconds(now))
+        raise Conflict("the link was changed meanwhile; try again", code="ChangedMeanwhile")
 
     def revoke(self, owner_id: str, token_or_request_id: str) -> None:
         """The link stops working at once; files it already brought stay the owner's, marked with it."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from common.aws import THROTTLING_CODES, error_code
 from common.errors import ServiceThrottled
-from common.records import to_item
+from common.records import from_item, to_item
 from common.table import Table
 
 GUESSES_PREFIX = "GUESSES#"
@@ -24,6 +25,46 @@ class LinkItems(Table):
     @staticmethod
     def link_pk(link_id: str) -> str:
         raise NotImplementedError
+
+    def update_owned(
+        self,
+        key: Mapping[str, Any],
+        owner_id: str,
+        changes: Mapping[str, Any],
+        removals: Iterable[str] = (),
+        additions: Mapping[str, int] | None = None,
+        unchanged: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Set ``changes``, remove ``removals`` and add ``additions`` (atomic counters) on an item of
+        ``owner_id`` whose ``unchanged`` attributes still hold those values: the new item, else None."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":owner": owner_id}
+        clauses: dict[str, list[str]] = {"SET": [], "REMOVE": [], "ADD": []}
+        conditions = ["attribute_exists(pk)", "ownerId = :owner"]
+        for index, (name, value) in enumerate(changes.items()):
+            names[f"#s{index}"], values[f":s{index}"] = name, value
+            clauses["SET"].append(f"#s{index} = :s{index}")
+        for index, name in enumerate(removals):
+            names[f"#r{index}"] = name
+            clauses["REMOVE"].append(f"#r{index}")
+        for index, (name, amount) in enumerate((additions or {}).items()):
+            names[f"#a{index}"], values[f":a{index}"] = name, amount
+            clauses["ADD"].append(f"#a{index} :a{index}")
+        for index, (name, value) in enumerate((unchanged or {}).items()):
+            names[f"#u{index}"], values[f":u{index}"] = name, value
+            conditions.append(f"#u{index} = :u{index}")
+        response = self._conditional(
+            "update_item",
+            Key=key,
+            UpdateExpression=" ".join(
+                f"{verb} {', '.join(parts)}" for verb, parts in clauses.items() if parts
+            ),
+            ConditionExpression=" AND ".join(conditions),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(values),
+            ReturnValues="ALL_NEW",
+        )
+        return from_item(response["Attributes"]) if response else None
 
     def _attempts_key(self, link_id: str, window_start: int) -> dict[str, Any]:
         return to_item({"pk": self.link_pk(link_id), "sk": f"{GUESSES_PREFIX}{window_start}"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from common.links import LinkItems
@@ -96,21 +96,23 @@ class RequestLinks(LinkItems):
             ExpressionAttributeValues=to_item({":one": 1, ":size": size}),
         )
 
-    def set_expiry(
-        self, request_id: str, owner_id: str, expires_at: str, closes_epoch: int, ttl_epoch: int
+    def update(
+        self,
+        request_id: str,
+        owner_id: str,
+        changes: Mapping[str, Any],
+        removals: Iterable[str],
+        limits_were: Mapping[str, int],
     ) -> dict[str, Any] | None:
-        """A new expiry for this owner's link; None when they have no such link."""
-        response = self._conditional(
-            "update_item",
-            Key=self.key(request_id),
-            UpdateExpression="SET expiresAt = :at, closesAtEpoch = :closes, expiresAtEpoch = :ttl",
-            ConditionExpression="attribute_exists(pk) AND ownerId = :owner",
-            ExpressionAttributeValues=to_item(
-                {":at": expires_at, ":closes": closes_epoch, ":ttl": ttl_epoch, ":owner": owner_id}
-            ),
-            ReturnValues="ALL_NEW",
-        )
-        return from_item(response["Attributes"]) if response else None
+        """Change this owner's link. A new ``maxFiles`` or ``maxBytes`` moves what is left by as much, in
+        the same update as guests' reservations take from it; ``limits_were`` (the limits read before)
+        must still hold. None when they have no such link or its limits changed meanwhile."""
+        additions = {
+            left: int(changes[limit]) - int(limits_were[limit])
+            for limit, left in (("maxFiles", "filesLeft"), ("maxBytes", "bytesLeft"))
+            if limit in changes
+        }
+        return self.update_owned(self.key(request_id), owner_id, changes, removals, additions, limits_were)
 
     def delete(self, request_id: str, owner_id: str) -> bool:
         """Remove this owner's link, then its password windows; False when they have no such link."""

@@ -119,35 +119,7 @@ class ShareRecords(LinkItems):
         self, share_id: str, owner_id: str, changes: Mapping[str, Any], removals: Iterable[str] = ()
     ) -> dict[str, Any] | None:
         """Set ``changes`` and remove ``removals`` on this owner's share; None if they have no such share."""
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {":owner": owner_id}
-        assignments = []
-        for index, (name, value) in enumerate(changes.items()):
-            names[f"#s{index}"] = name
-            values[f":s{index}"] = value
-            assignments.append(f"#s{index} = :s{index}")
-        removed = []
-        for index, name in enumerate(removals):
-            names[f"#r{index}"] = name
-            removed.append(f"#r{index}")
-        expression = " ".join(
-            part
-            for part in (
-                f"SET {', '.join(assignments)}" if assignments else "",
-                f"REMOVE {', '.join(removed)}" if removed else "",
-            )
-            if part
-        )
-        response = self._conditional(
-            "update_item",
-            Key=self.key(share_id),
-            UpdateExpression=expression,
-            ConditionExpression="attribute_exists(pk) AND ownerId = :owner",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item(values),
-            ReturnValues="ALL_NEW",
-        )
-        return from_item(response["Attributes"]) if response else None
+        return self.update_owned(self.key(share_id), owner_id, changes, removals)
 
     def expire_members_at(self, share: Mapping[str, Any], epoch: int) -> None:
         """Keep the members' TTL with the latest moment the link itself can live."""

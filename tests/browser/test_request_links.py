@@ -7,13 +7,23 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 from playwright.sync_api import Locator, Page, expect
 
 from filepipe.clamd import eicar_bytes
 from tests import images
 from tests.browser.conftest import BrowserSession
 from tests.browser.test_keyboard import COUNT_POINTER_INPUT
-from tests.browser.ui import READY_TIMEOUT_MS, Axe, Upload, assert_accessible, expect_status, file_row, tab_to
+from tests.browser.ui import (
+    READY_TIMEOUT_MS,
+    Axe,
+    Upload,
+    assert_accessible,
+    expect_status,
+    file_row,
+    id_token,
+    tab_to,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -115,3 +125,62 @@ def test_a_guest_sends_files_through_a_request_link_by_keyboard_and_the_owner_re
     guest.reload()
     expect(guest.get_by_test_id("request-gone")).to_be_visible()
     expect(guest.get_by_role("heading", name="This link doesn't work")).to_be_focused()
+
+
+def test_an_owner_changes_a_request_links_limits_password_and_note_by_keyboard(
+    session: BrowserSession, axe: Axe
+) -> None:
+    owner = session.new_page()
+    session.sign_in(owner)
+    made = requests.post(
+        f"{session.site.api_url}/requests",
+        headers={"Authorization": f"Bearer {id_token(owner)}"},
+        json={"maxFiles": 2, "maxBytes": 3 * 1024**2, "note": "Old note"},
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    link = made.json()
+
+    owner.get_by_role("button", name="Request files").focus()
+    owner.keyboard.press("Enter")
+    dialog = owner.get_by_test_id("requests-dialog")
+    item = dialog.get_by_test_id("request-item")
+    expect(item.get_by_test_id("request-received")).to_contain_text("0 of 2 files · 0 bytes of 3 MB")
+    tab_to(owner, testid="change-request")
+    owner.keyboard.press("Enter")
+    expect(dialog.get_by_test_id("request-change-expiry")).to_be_focused()
+    expect(dialog.get_by_test_id("request-change-size")).to_have_value(
+        str(3 * 1024**2)
+    )  # kept though unlisted
+    owner.keyboard.press("Tab")
+    expect(dialog.get_by_test_id("request-change-files")).to_be_focused()
+    owner.keyboard.press("Control+A")
+    owner.keyboard.type("0")
+    owner.keyboard.press("Enter")
+    expect(dialog.get_by_role("alert")).to_contain_text("Most files must be a whole number")
+    expect(dialog.get_by_test_id("request-change-files")).to_be_focused()
+    owner.keyboard.press("Control+A")
+    owner.keyboard.type("5")
+    tab_to(owner, testid="request-change-password")
+    owner.keyboard.type(PASSWORD)
+    tab_to(owner, testid="request-change-note")
+    owner.keyboard.press("Control+A")
+    owner.keyboard.type("Send the meter photo too.")
+    assert_accessible(axe, owner, "a request link's Change panel")
+    tab_to(owner, testid="save-request-changes")
+    owner.keyboard.press("Enter")
+
+    expect(item.get_by_test_id("request-received")).to_contain_text("0 of 5 files")
+    expect(item.get_by_test_id("request-received")).to_contain_text("Password")
+    expect(item.get_by_test_id("request-item-note")).to_have_text("Send the meter photo too.")
+    expect(item.get_by_test_id("change-request")).to_be_focused()
+    expect(owner.get_by_test_id("announcer")).to_have_text("Request link changed")
+    session.screenshot(owner, "request-link-changed", full_page=False)
+
+    guest = session.new_page()
+    guest.goto(link["url"])
+    expect(guest.get_by_test_id("request-unlock-password")).to_be_focused()  # the new password is asked
+    guest.keyboard.type(PASSWORD)
+    guest.keyboard.press("Enter")
+    expect(guest.get_by_test_id("request-note")).to_contain_text("Send the meter photo too.")
+    expect(guest.get_by_test_id("request-limits")).to_contain_text("You can send 5 more files")

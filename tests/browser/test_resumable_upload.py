@@ -22,7 +22,7 @@ import requests
 from playwright.sync_api import Page, Request, Route, expect
 
 from tests.browser.conftest import BrowserSession
-from tests.browser.ui import Axe, assert_accessible, expect_status, file_row, tab_to
+from tests.browser.ui import Axe, assert_accessible, expect_status, file_row, id_token, tab_to
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -89,15 +89,10 @@ class PartRequests:
             self.sent.append(number)
 
 
-def id_token(session: BrowserSession, page: Page) -> str:
-    """The signed-in owner's ID token, as the web app holds it."""
-    return str(page.evaluate("() => JSON.parse(sessionStorage.getItem('filepipe.session')).idToken"))
-
-
 def owner_file(session: BrowserSession, page: Page, file_id: str) -> dict[str, Any]:
     described = requests.get(
         f"{session.site.api_url}/files/{file_id}",
-        headers={"Authorization": f"Bearer {id_token(session, page)}"},
+        headers={"Authorization": f"Bearer {id_token(page)}"},
         timeout=30,
     )
     assert described.status_code == 200, described.text
@@ -222,7 +217,7 @@ def test_a_guest_resumes_an_upload_after_a_reload_even_once_it_used_up_the_reque
     session.sign_in(owner)
     created = requests.post(
         f"{session.site.api_url}/requests",
-        headers={"Authorization": f"Bearer {id_token(session, owner)}"},
+        headers={"Authorization": f"Bearer {id_token(owner)}"},
         json={"expiresInSeconds": 3600, "maxFiles": 1, "maxBytes": GUEST_SIZE},
         timeout=30,
     )

@@ -37,6 +37,11 @@ def choose_files(page: Page, *uploads: Upload) -> None:
     page.get_by_label("Choose files").set_input_files([upload.payload() for upload in uploads])
 
 
+def id_token(page: Page) -> str:
+    """The signed-in owner's ID token, as the web app holds it: for API calls a test makes as them."""
+    return str(page.evaluate("() => JSON.parse(sessionStorage.getItem('filepipe.session')).idToken"))
+
+
 def file_row(page: Page, name: str) -> Locator:
     return page.get_by_test_id("file-row").filter(
         has=page.locator(".file-name").get_by_text(name, exact=True)

@@ -189,12 +189,18 @@ def test_bad_request_link_settings_are_400(client: ApiClient, body: object, code
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ({}, "MissingField"),
+        ({}, "NothingToChange"),
         ({"expiresInSeconds": None}, "InvalidExpiry"),
         ({"expiresInSeconds": 0}, "InvalidExpiry"),
+        ({"maxFiles": None}, "InvalidMaxFiles"),
+        ({"maxFiles": 0}, "InvalidMaxFiles"),
+        ({"maxBytes": None}, "InvalidMaxBytes"),
+        ({"maxBytes": "5"}, "InvalidMaxBytes"),
+        ({"password": "short"}, "InvalidPassword"),
+        ({"note": ""}, "InvalidNote"),
     ],
 )
-def test_bad_expiry_changes_are_400(client: ApiClient, body: object, code: str) -> None:
+def test_bad_request_link_changes_are_400(client: ApiClient, body: object, code: str) -> None:
     owner = new_user()
     created = _create(client, owner)
 
@@ -662,3 +668,50 @@ def test_a_guest_resumes_an_interrupted_upload_by_its_receipt_and_nobody_else_ca
         json.dumps([404, refusals[0].headers, refusals[0].body], sort_keys=True)
     }
     assert refusals[0].error_code == "RequestNotFound"
+
+
+def test_an_owner_changes_limits_password_and_note_and_the_link_counts_what_it_received(
+    client: ApiClient, guest_clock: _Clock
+) -> None:
+    owner = new_user()
+    created = _create(client, owner, maxFiles=2, maxBytes=5000, note="Old note")
+    token, request_id = created["token"], created["requestId"]
+    assert _upload(client, token, size=1200).status == 201
+
+    def change(**body: object) -> ApiResponse:
+        return client.call("update_request_link", sub=owner, path={"token": request_id}, body=body)
+
+    fewer = change(maxFiles=1)
+    assert fewer.status == 200, fewer.body
+    assert (fewer.body["filesReceived"], fewer.body["state"]) == (1, "USED_UP")
+    assert _guest(client, "get_request_link", token).status == 404  # full: like an unknown link
+    more = change(maxFiles=4, maxBytes=10_000, password=PASSWORD, note="Send the scans, please.")
+    assert more.status == 200, more.body
+    assert {k: more.body[k] for k in ("maxFiles", "maxBytes", "filesReceived", "bytesReceived", "state")} == {
+        "maxFiles": 4,
+        "maxBytes": 10_000,
+        "filesReceived": 1,
+        "bytesReceived": 1200,
+        "state": "ACTIVE",
+    }
+    assert (more.body["passwordProtected"], more.body["note"]) == (True, "Send the scans, please.")
+    assert _guest(client, "get_request_link", token).body == {"passwordRequired": True}
+    opened = _guest(client, "unlock_request_link", token, {"password": PASSWORD})
+    assert opened.status == 200
+    assert (opened.body["filesLeft"], opened.body["bytesLeft"], opened.body["note"]) == (
+        3,
+        8800,
+        "Send the scans, please.",
+    )
+    assert _upload(client, token, size=9000, password=PASSWORD).error_code == "RequestLimitExceeded"
+
+    plain = change(password=None, note=None)
+    assert plain.status == 200
+    assert (plain.body["passwordProtected"], "note" in plain.body) == (False, False)
+    assert _guest(client, "get_request_link", token).body["filesLeft"] == 3
+    stranger = client.call(
+        "update_request_link", sub=new_user(), path={"token": request_id}, body={"maxFiles": 9}
+    )
+    assert (stranger.status, stranger.error_code) == (404, "RequestNotFound")
+    [listed] = client.call("list_request_links", sub=owner).body["items"]
+    assert (listed["maxFiles"], listed["filesReceived"]) == (4, 1)
