@@ -36,6 +36,7 @@ class Template:
     conditions: dict[str, Any] = field(default_factory=dict)
     code_paths: dict[str, Path] = field(default_factory=dict)
     definitions: dict[str, str] = field(default_factory=dict)
+    source_bytes: int = 0  # the template file's size, about what `sam deploy` uploads for CloudFormation
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {name: r for name, r in self.resources.items() if r["Type"] == resource_type}
@@ -58,7 +59,8 @@ def load_template(path: Path = TEMPLATE_PATH, region: str = "us-east-1") -> Temp
     from samtranslator.yaml_helper import yaml_parse
 
     base = path.parent
-    source = yaml_parse(path.read_text())
+    text = path.read_text()
+    source = yaml_parse(text)
     sam = copy.deepcopy(source)
     code_paths: dict[str, Path] = {}
     definitions: dict[str, str] = {}
@@ -99,6 +101,7 @@ def load_template(path: Path = TEMPLATE_PATH, region: str = "us-east-1") -> Temp
         conditions=transformed.get("Conditions", {}),
         code_paths=code_paths,
         definitions=definitions,
+        source_bytes=len(text.encode()),
     )
 
 
@@ -141,6 +144,7 @@ def load_template_cached(cache_file: Path, path: Path = TEMPLATE_PATH, region: s
                 conditions=data["conditions"],
                 code_paths={name: Path(p) for name, p in data["code_paths"].items()},
                 definitions=data["definitions"],
+                source_bytes=len(text),
             )
     except (OSError, ValueError, KeyError, TypeError):
         pass

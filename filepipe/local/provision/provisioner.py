@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from filepipe.local.provision.quotas import check_template_quotas
 from filepipe.local.provision.registry import HANDLERS
 from filepipe.local.stack.context import ClientFactory, Provisioning
 from filepipe.local.stack.model import LocalSite, Stack
@@ -26,6 +27,7 @@ def provision(
     queues itself and has stopped moto from invoking mapped functions on its own. ``iam_enforced``
     says the caller evaluates IAM on every request, so resource policies are stored whole.
     """
+    check_template_quotas(template)
     stack = Stack(
         name=stack_name,
         region=region,
