@@ -65,6 +65,26 @@ HANDLERS = textwrap.dedent(
     def unserializable(event, context):
         return {"when": object()}
 
+    def writes(event, context):
+        import tempfile
+        target = event.get("path")
+        if event["kind"] == "open":
+            with open(target, "w") as out:
+                out.write("notes")
+        elif event["kind"] == "mkdir":
+            os.mkdir(target)
+        elif event["kind"] == "rename":
+            os.rename(target, event["to"])
+        elif event["kind"] == "where":
+            return {"root": os.path.dirname(os.path.abspath(__file__))}
+        elif event["kind"] == "tempfile":
+            with tempfile.NamedTemporaryFile() as scratch:
+                scratch.write(b"x")
+                return {"wrote": scratch.name}
+        with open(__file__) as own:  # reading stays possible everywhere
+            own.read(1)
+        return {"wrote": target}
+
     PINNED = []
 
     def rss_mb(pid):
@@ -148,6 +168,7 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LambdaRun
         "Hog": spec(code, "Hog", "handlers.hog", memory=128),
         "Missing": spec(code, "Missing", "nowhere.handler"),
         "Unserializable": spec(code, "Unserializable", "handlers.unserializable"),
+        "Writes": spec(code, "Writes", "handlers.writes"),
         "Churn": spec(code, "Churn", "handlers.churn", memory=1024),
         "Imports": spec(code, "Imports", "isolation.imports", memory=256),
         "Environment": spec(code, "Environment", "isolation.environment"),
@@ -393,3 +414,33 @@ def test_the_runtime_environment_does_not_leak_into_a_function(
     assert "PYTHONPATH" not in environment  # Lambda's is its runtime folder; here the path is set directly
     assert ".venv" not in environment["PATH"]
     assert sys.prefix not in environment["PATH"]
+
+
+def test_a_function_writes_only_to_tmp_as_on_lambda(runner: tuple[LambdaRunner, io.StringIO]) -> None:
+    lambda_runner, _ = runner
+    code = Path(invoke(lambda_runner, "Writes", {"kind": "where"})[0]["root"])
+    scratch = Path("/tmp") / f"filepipe-runner-{os.getpid()}-{time.monotonic_ns()}"
+
+    refused = [
+        invoke(lambda_runner, "Writes", {"kind": "open", "path": "notes.txt"}),
+        invoke(lambda_runner, "Writes", {"kind": "mkdir", "path": str(code / "cache")}),
+        invoke(
+            lambda_runner, "Writes", {"kind": "rename", "path": str(code / "handlers.py"), "to": str(scratch)}
+        ),
+    ]
+    allowed = [
+        invoke(lambda_runner, "Writes", {"kind": "open", "path": str(scratch)}),
+        invoke(lambda_runner, "Writes", {"kind": "tempfile"}),
+    ]
+
+    assert [(error, payload["errorType"], payload["errorMessage"]) for payload, error in refused] == [
+        ("Unhandled", "OSError", "[Errno 30] Read-only file system: 'notes.txt'"),
+        ("Unhandled", "OSError", f"[Errno 30] Read-only file system: '{code / 'cache'}'"),
+        ("Unhandled", "OSError", f"[Errno 30] Read-only file system: '{code / 'handlers.py'}'"),
+    ]
+    assert not (code / "notes.txt").exists()
+    assert not (code / "cache").exists()
+    assert (code / "handlers.py").exists()
+    assert [error for _, error in allowed] == [None, None]
+    assert scratch.read_text() == "notes"
+    scratch.unlink()

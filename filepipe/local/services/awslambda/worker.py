@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import importlib
 import importlib.util
 import json
@@ -56,6 +57,22 @@ _HEADER = struct.Struct("!II")
 IDLE_TRIM_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
+# On Lambda the file system is read-only but for /tmp (Lambda developer guide, "Lambda execution
+# environment": /tmp is the only writable directory); /dev/null takes writes there too.
+WRITABLE_ROOTS = ("/tmp", "/dev/null")  # noqa: S108 - Lambda's only writable place
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+# Audit events that change the file system, with the positions of the paths each one writes.
+_WRITING_EVENTS = {
+    "os.mkdir": (0,),
+    "os.remove": (0,),
+    "os.rmdir": (0,),
+    "os.truncate": (0,),
+    "os.rename": (0, 1),
+    "os.link": (1,),
+    "os.symlink": (1,),
+    "os.chmod": (0,),
+    "os.utime": (0,),
+}
 
 
 # ------------------------------------------------------------------ framing shared with the runner
@@ -201,6 +218,37 @@ def _log_error(result: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------ the worker (a forked child)
+def _within(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+# The import path's folders (the code, its package, the runtime's SDK) are Lambda's /var/task, /opt and
+# /var/runtime: read-only even where this machine keeps them under /tmp.
+_read_only_roots: tuple[str, ...] = ()
+
+
+def _writable(path: Any) -> bool:
+    resolved = os.path.realpath(os.fsdecode(path))
+    return _within(resolved, WRITABLE_ROOTS) and not _within(resolved, _read_only_roots)
+
+
+def read_only_file_system(event: str, args: tuple[Any, ...]) -> None:
+    """An audit hook that refuses, as Lambda's read-only file system does, every write outside /tmp."""
+    if event == "open":
+        path, mode, flags = args
+        writing = (isinstance(flags, int) and flags & _WRITE_FLAGS) or (
+            isinstance(mode, str) and any(letter in mode for letter in "wax+")
+        )
+        targets: tuple[Any, ...] = (path,) if writing else ()
+    elif event in _WRITING_EVENTS:
+        targets = tuple(args[index] for index in _WRITING_EVENTS[event])
+    else:
+        return
+    for target in targets:
+        if isinstance(target, (str, bytes, os.PathLike)) and not _writable(target):
+            raise OSError(errno.EROFS, "Read-only file system", os.fsdecode(target))
+
+
 def _serve(sock: socket.socket, spec: dict[str, Any]) -> None:
     os.chdir(spec["codePath"])  # LAMBDA_TASK_ROOT, the first folder of the import path
     began = time.monotonic()
@@ -280,6 +328,10 @@ def _become_worker(
     if "random" in sys.modules:
         sys.modules["random"].seed()
     sock = socket.socket(fileno=worker_fd)
+    # From here on, the function's code (its INIT included) writes only where Lambda lets it.
+    global _read_only_roots
+    _read_only_roots = tuple(os.path.realpath(folder) for folder in sys.path if os.path.isdir(folder))
+    sys.addaudithook(read_only_file_system)
     try:
         _serve(sock, spec)
     finally:
