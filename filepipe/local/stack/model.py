@@ -85,6 +85,7 @@ class HttpRoute:
     payload_format_version: str
     authorizer: str | None
     scopes: tuple[str, ...] = ()
+    timeout_ms: int = 30_000  # the integration's timeoutInMillis; HTTP APIs allow 50 to 30,000
 
     @property
     def route_key(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import threading
 import time
 from typing import Any
 
@@ -54,6 +55,7 @@ def spec() -> HttpApiSpec:
         HttpRoute("POST", "/files/{fileId}/shares", FILES, "2.0", "UserPoolJwt"),
         HttpRoute("GET", "/shares/{token}", PUBLIC, "2.0", None),
         HttpRoute("ANY", "/assets/{proxy+}", PUBLIC, "2.0", None),
+        HttpRoute("GET", "/reports", PUBLIC, "2.0", None, timeout_ms=300),
     ]
     authorizer = JwtAuthorizerSpec("UserPoolJwt", ISSUER, (CLIENT_ID,), "$request.header.Authorization")
     cors = {
@@ -70,15 +72,21 @@ def spec() -> HttpApiSpec:
 class FakeFunctions:
     """Records the events the front sends and answers with a canned result."""
 
-    def __init__(self, result: Any = None, function_error: str | None = None) -> None:
+    def __init__(self, result: Any = None, function_error: str | None = None, held: bool = False) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.result = result if result is not None else {"statusCode": 200, "body": "{}"}
         self.function_error = function_error
+        self.release = threading.Event()  # a held function runs until the test releases it
+        if not held:
+            self.release.set()
+        self.finished = threading.Event()
 
     def __call__(self, function: str, payload: bytes) -> InvokeResult:
         if len(payload) >= MAX_SYNC_PAYLOAD:
             raise RequestTooLarge("as the Lambda runner refuses it")
         self.events.append((function, json.loads(payload)))
+        self.release.wait(10)
+        self.finished.set()
         return InvokeResult(json.dumps(self.result).encode(), self.function_error)
 
 
@@ -299,3 +307,19 @@ def test_a_body_the_api_takes_but_invoke_refuses_is_a_json_500_and_never_reaches
         {"message": "Internal Server Error"},
     )
     assert functions.events == []
+
+
+def test_a_function_slower_than_the_integration_timeout_is_a_503_and_runs_on() -> None:
+    slow = FakeFunctions({"statusCode": 200, "body": "late"}, held=True)
+
+    status, headers, body = call(front(slow), "GET", "/reports")  # answered at the route's 300 ms
+
+    assert (status, headers["content-type"], json.loads(body)) == (
+        503,
+        "application/json",
+        {"message": "Service Unavailable"},
+    )
+    assert not slow.finished.is_set(), "the caller was answered while the function still ran"
+    slow.release.set()
+    assert slow.finished.wait(5), "the invocation went on to its end, as on Lambda"
+    assert call(front(FakeFunctions()), "GET", "/reports")[0] == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +25,12 @@ from filepipe.local.services.awslambda.runner import RequestTooLarge, Throttled
 from filepipe.local.stack.model import HttpApiSpec, HttpRoute, JwtAuthorizerSpec
 
 Invoke = Callable[[str, bytes], InvokeResult]
+
+
+class IntegrationTimeout(Exception):
+    """The function did not answer within the route's integration timeout."""
+
+
 StartResponse = Callable[..., Any]
 Response = tuple[int, list[tuple[str, str]], bytes]
 
@@ -233,7 +240,9 @@ class HttpApiFront:
 
         event = self.event(environ, route, path, path_parameters, body, request_id, authorizer_context)
         try:
-            result = self._invoke(route.function_arn, json.dumps(event).encode())
+            result = self._invoke_within(route, json.dumps(event).encode())
+        except IntegrationTimeout:
+            return _json_message(503, "Service Unavailable")
         except Throttled:
             return _json_message(503, "Service Unavailable")
         except RequestTooLarge:
@@ -242,6 +251,28 @@ class HttpApiFront:
         if result.function_error is not None:
             return _json_message(500, "Internal Server Error")
         return self._response(result.payload)
+
+    def _invoke_within(self, route: HttpRoute, payload: bytes) -> InvokeResult:
+        """Invoke the route's function; past the integration's timeout the caller is answered without it,
+        as API Gateway answers, while the invocation runs on to its end as it does on Lambda."""
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                outcome["result"] = self._invoke(route.function_arn, payload)
+            except BaseException as error:  # handed to the waiting request below
+                outcome["error"] = error
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name=f"integration-{route.route_key}", daemon=True).start()
+        if not done.wait(route.timeout_ms / 1000):
+            raise IntegrationTimeout(route.route_key)
+        if "error" in outcome:
+            raise outcome["error"]
+        result: InvokeResult = outcome["result"]
+        return result
 
     def _authorize(self, environ: dict[str, Any], route: HttpRoute) -> dict[str, Any] | Response:
         assert route.authorizer is not None

@@ -9,6 +9,11 @@ from filepipe.local.stack.context import Created, Placeholder, Properties, Provi
 from filepipe.local.stack.model import HttpApiSpec, HttpRoute, JwtAuthorizerSpec
 from filepipe.local.stack.tags import tag_map
 
+# API Gateway quotas for HTTP APIs: an integration times out after at most 30 seconds (its
+# timeoutInMillis, 50 ms to 30,000 ms); the caller then gets 503 while the function runs on.
+MIN_INTEGRATION_TIMEOUT_MS = 50
+MAX_INTEGRATION_TIMEOUT_MS = 30_000
+
 HANDLERS = ServiceHandlers()
 
 
@@ -62,7 +67,7 @@ def create_http_api(provisioning: Provisioning, logical: str, props: Properties)
             identity_source=identity_source,
         )
 
-    integration_ids: dict[tuple[str, str], str] = {}
+    integration_ids: dict[tuple[str, str, int], str] = {}
     for path, methods in body.get("paths", {}).items():
         for method, operation in methods.items():
             integration = operation.get("x-amazon-apigateway-integration", {})
@@ -73,7 +78,14 @@ def create_http_api(provisioning: Provisioning, logical: str, props: Properties)
                 )
                 continue
             version = str(integration.get("payloadFormatVersion", "2.0"))
-            key = (function_arn, version)
+            timeout_ms = int(integration.get("timeoutInMillis", MAX_INTEGRATION_TIMEOUT_MS))
+            if not MIN_INTEGRATION_TIMEOUT_MS <= timeout_ms <= MAX_INTEGRATION_TIMEOUT_MS:
+                limits = f"{MIN_INTEGRATION_TIMEOUT_MS} and {MAX_INTEGRATION_TIMEOUT_MS} ms"
+                raise ValueError(
+                    f"{logical}: {method.upper()} {path}: timeoutInMillis {timeout_ms}: "
+                    f"an HTTP API integration's timeout must be between {limits}"
+                )
+            key = (function_arn, version, timeout_ms)
             if key not in integration_ids:
                 integration_ids[key] = api.create_integration(
                     ApiId=api_id,
@@ -81,6 +93,7 @@ def create_http_api(provisioning: Provisioning, logical: str, props: Properties)
                     IntegrationUri=function_arn,
                     IntegrationMethod="POST",
                     PayloadFormatVersion=version,
+                    TimeoutInMillis=timeout_ms,
                 )["IntegrationId"]
             authorizer_name, scopes = _route_security(operation.get("security"), body.get("security"))
             route = HttpRoute(
@@ -90,6 +103,7 @@ def create_http_api(provisioning: Provisioning, logical: str, props: Properties)
                 payload_format_version=version,
                 authorizer=authorizer_name if authorizer_name in spec.authorizers else None,
                 scopes=scopes,
+                timeout_ms=timeout_ms,
             )
             route_kwargs: dict[str, Any] = {
                 "ApiId": api_id,
