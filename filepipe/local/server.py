@@ -250,6 +250,7 @@ class LocalRuntime:
 
         from filepipe.local import moto_core_patches, moto_patches
         from filepipe.local.services.awslambda import patches as lambda_patches
+        from filepipe.local.services.dynamodb import patches as dynamodb_patches
         from filepipe.local.services.events import patches as events_patches
         from filepipe.local.services.s3 import patches as s3_patches
         from filepipe.local.services.ses import patches as ses_patches
@@ -262,6 +263,8 @@ class LocalRuntime:
         moto_patches.install(lambda_patches.lambda_concurrency_quota, options.lambda_concurrency_quota)
         moto_patches.install(ses_patches.ses_sandbox, production_access=options.ses_production_access)
         moto_patches.install(stepfunctions_patches.keep_states_error_names)
+        # Each item operation atomic, as DynamoDB's conditional writes are (moto's are not, across threads).
+        moto_patches.install(dynamodb_patches.atomic_item_operations)
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         from filepipe.local.enforcement.runtime import runtime_iam

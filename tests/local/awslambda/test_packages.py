@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tests.local.conftest import LocalProcess
 pytestmark = pytest.mark.local
 
 UNDECLARED_VARIABLE = "SHARE_LINK_DOMAIN"
+RUN_ENDS_SECONDS = 10.0
 
 
 def _project_copy(folder: Path) -> Path:
@@ -87,11 +89,17 @@ def test_an_undeclared_package_fails_the_step_and_the_run_as_on_lambda(mistaken_
 
     stepfunctions: Any = _client("stepfunctions", mistaken_stack)
     machine = stepfunctions.list_state_machines()["stateMachines"][0]["stateMachineArn"]
-    execution = next(
-        e
-        for e in stepfunctions.list_executions(stateMachineArn=machine)["executions"]
-        if e["name"] == file_id
-    )
+    # The record says FAILED from the run's last states, a moment before the run itself has ended.
+    deadline = time.monotonic() + RUN_ENDS_SECONDS
+    while True:
+        execution = next(
+            e
+            for e in stepfunctions.list_executions(stateMachineArn=machine)["executions"]
+            if e["name"] == file_id
+        )
+        if execution["status"] != "RUNNING" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert execution["status"] == "FAILED"
     events = stepfunctions.get_execution_history(executionArn=execution["executionArn"])["events"]
     failures = [e for e in events if e["type"] in ("TaskFailed", "LambdaFunctionFailed")]

@@ -1,1 +1,1 @@
-"""DynamoDB: tables and the item size limit."""
+"""DynamoDB: tables, the item size limit and atomic item operations."""
