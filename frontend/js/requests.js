@@ -3,7 +3,7 @@
 
 import { h, icon, replaceChildren, uid } from "./dom.js";
 import { formatBytes, formatDateTime, formatRelative, toDate } from "./format.js";
-import { MAX_PASSWORD, MIN_PASSWORD, checkField, expirySelect, newLinkBox, passwordFrom, revokeAfterAsking, showModal } from "./linkdialog.js";
+import { EXPIRY_CHOICES, MAX_PASSWORD, MIN_PASSWORD, checkField, expirySelect, newLinkBox, passwordFrom, revokeAfterAsking, showModal } from "./linkdialog.js";
 import { announce, withBusy } from "./ui.js";
 
 const MAX_FILES = 1000;
@@ -177,7 +177,7 @@ export function openRequestLinksDialog(api, opener) {
       "select",
       { id: ids.expiry, "data-testid": "request-change-expiry" },
       h("option", { value: "", selected: true }, `Keep: ${link.state === "EXPIRED" ? "expired" : formatDateTime(link.expiresAt)}`),
-      [...expirySelect({}, " from now").options].map((option) => h("option", { value: option.value }, option.textContent)),
+      EXPIRY_CHOICES.map((choice) => h("option", { value: String(choice.seconds) }, `${choice.label} from now`)),
     );
     const files = h("input", { id: ids.files, type: "number", min: "1", max: String(MAX_FILES), step: "1", inputmode: "numeric", value: String(link.maxFiles), "data-testid": "request-change-files" });
     const sizes = SIZE_CHOICES.some((choice) => choice.value === link.maxBytes) ? SIZE_CHOICES : [{ value: link.maxBytes, label: formatBytes(link.maxBytes) }, ...SIZE_CHOICES];
